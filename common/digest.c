@@ -1,0 +1,66 @@
+#include "digest.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+struct cb_sha256 {
+    EVP_MD_CTX *ctx;
+};
+
+cb_sha256_t *cb_sha256_new(void) {
+    cb_sha256_t *h = cb_xcalloc(1, sizeof *h);
+    h->ctx = EVP_MD_CTX_new();
+    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+        fprintf(stderr, "cbuild: libcrypto cannot initialise sha256\n");
+        abort();
+    }
+    return h;
+}
+
+void cb_sha256_update(cb_sha256_t *h, const void *data, size_t n) {
+    if (n)
+        EVP_DigestUpdate(h->ctx, data, n);
+}
+
+void cb_sha256_final(cb_sha256_t *h, char out[CB_DIGEST_STR_LEN + 1]) {
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(h->ctx, md, &len);
+    static const char hex[] = "0123456789abcdef";
+    memcpy(out, "sha256:", 7);
+    for (unsigned i = 0; i < 32; i++) {
+        out[7 + 2 * i] = hex[md[i] >> 4];
+        out[7 + 2 * i + 1] = hex[md[i] & 15];
+    }
+    out[CB_DIGEST_STR_LEN] = '\0';
+}
+
+void cb_sha256_reset(cb_sha256_t *h) {
+    EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+}
+
+void cb_sha256_free(cb_sha256_t *h) {
+    if (h == NULL)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    free(h);
+}
+
+void cb_sha256_digest(const void *data, size_t n, char out[CB_DIGEST_STR_LEN + 1]) {
+    cb_sha256_t *h = cb_sha256_new();
+    cb_sha256_update(h, data, n);
+    cb_sha256_final(h, out);
+    cb_sha256_free(h);
+}
+
+int cb_digest_valid(const char *s) {
+    if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != CB_DIGEST_STR_LEN)
+        return 0;
+    for (const char *p = s + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}

@@ -1,0 +1,45 @@
+/* Shell-word expansion exactly as BuildKit's shell lexer does it:
+ * quotes, escapes, $VAR, ${VAR}, ${VAR:-w} ${VAR-w} ${VAR:+w} ${VAR+w}
+ * ${VAR:?msg} ${VAR?msg} ${VAR#p} ${VAR##p} ${VAR%p} ${VAR%%p}
+ * ${VAR/p/r} ${VAR//p/r}. No command substitution, no arithmetic.
+ */
+#ifndef CB_PARSER_EXPAND_H
+#define CB_PARSER_EXPAND_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/util.h"
+
+/* An ordered list of NAME=VALUE pairs; later entries shadow earlier ones
+ * with the same name. Lookups are exact (case-sensitive). */
+typedef struct cb_env {
+    cb_strv_t vars; /* "NAME=VALUE" */
+} cb_env_t;
+#define CB_ENV_INIT {CB_STRV_INIT}
+
+void cb_env_set(cb_env_t *env, const char *name, const char *value);
+/* NULL when unset; "" when set and empty. */
+const char *cb_env_get(const cb_env_t *env, const char *name);
+void cb_env_unset(cb_env_t *env, const char *name);
+void cb_env_copy(cb_env_t *dst, const cb_env_t *src);
+void cb_env_free(cb_env_t *env);
+
+typedef struct cb_expand_opts {
+    char escape;    /* '\\' (default when 0) or '`' */
+    /* Called for every variable looked up (set or not), so callers can
+     * record which build args an instruction uses (cache keys). */
+    void (*on_lookup)(void *ctx, const char *name, bool found);
+    void *ctx;
+} cb_expand_opts_t;
+
+/* ProcessWord: one word in, one string out, no word splitting.
+ * opts may be NULL. *out is newly allocated on success. */
+int cb_expand_word(const char *word, const cb_env_t *env, const cb_expand_opts_t *opts,
+                   char **out, cb_error_t **err);
+
+/* ProcessWords: with word splitting of unquoted expansions on whitespace. */
+int cb_expand_words(const char *text, const cb_env_t *env, const cb_expand_opts_t *opts,
+                    cb_strv_t *out, cb_error_t **err);
+
+#endif
