@@ -1,0 +1,16 @@
+/* The CLI's subcommands: each is a thin handler that parses its arguments
+ * and calls the library code; it returns the process exit code. */
+#ifndef CB_BUILDER_COMMANDS_H
+#define CB_BUILDER_COMMANDS_H
+
+typedef int (*cb_command_fn)(int argc, char **argv);
+
+typedef struct cb_command {
+    const char *name;
+    cb_command_fn run;
+    const char *summary;
+} cb_command_t;
+
+int cb_cmd_parse(int argc, char **argv);
+
+#endif
