@@ -1,0 +1,59 @@
+#include "builder/cli.h"
+
+#include <string.h>
+
+#include "common/util.h"
+
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    size_t *row = cb_xcalloc(lb + 1, sizeof *row);
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    size_t d = row[lb];
+    free(row);
+    return d;
+}
+
+const char *cb_cli_suggest(const struct option *opts, const char *bad) {
+    while (*bad == '-')
+        bad++;
+    size_t blen = strcspn(bad, "=");
+    char *name = cb_xstrndup(bad, blen);
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (const struct option *o = opts; o->name; o++) {
+        size_t d = edit_distance(name, o->name);
+        if (d < best_d) {
+            best_d = d;
+            best = o->name;
+        }
+    }
+    /* Close enough to be a typo: at most a third of the word, and at least 1. */
+    size_t limit = blen / 3 > 2 ? blen / 3 : 2;
+    free(name);
+    return best_d <= limit ? best : NULL;
+}
+
+void cb_cli_bad_option(const char *cmd, const struct option *opts, char **argv, int optind_now) {
+    const char *bad = argv[optind_now - 1];
+    const char *hint = bad && bad[0] == '-' && bad[1] == '-' ? cb_cli_suggest(opts, bad) : NULL;
+    if (hint)
+        fprintf(stderr, "cbuild %s: unknown option %s (did you mean --%s?)\n", cmd, bad, hint);
+    else
+        fprintf(stderr, "cbuild %s: unknown or incomplete option %s\n", cmd, bad ? bad : "");
+    fprintf(stderr, "Run 'cbuild %s --help' for usage.\n", cmd);
+}

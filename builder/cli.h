@@ -1,0 +1,13 @@
+/* Helpers shared by the subcommands' argument parsing. */
+#ifndef CB_BUILDER_CLI_H
+#define CB_BUILDER_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+/* The long option closest to `bad` (edit distance), or NULL when none is close. */
+const char *cb_cli_suggest(const struct option *opts, const char *bad);
+/* Prints "cbuild CMD: unknown option X (did you mean --Y?)" for getopt's '?'. */
+void cb_cli_bad_option(const char *cmd, const struct option *opts, char **argv, int optind_now);
+
+#endif

@@ -1,0 +1,269 @@
+/* cbuild build (also plain `cbuild [OPTIONS] CONTEXT`): flags follow
+ * `buildah build` and `docker build`. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder/build.h"
+#include "builder/cli.h"
+#include "builder/commands.h"
+
+enum {
+    OPT_BUILD_ARG = 1000,
+    OPT_LABEL,
+    OPT_TARGET,
+    OPT_PLATFORM,
+    OPT_ROOT,
+    OPT_IIDFILE,
+    OPT_FORMAT,
+    OPT_COMPRESSION,
+    OPT_TIMESTAMP,
+    OPT_NO_CACHE,
+};
+
+static const struct option long_opts[] = {
+    {"tag", required_argument, NULL, 't'},
+    {"file", required_argument, NULL, 'f'},
+    {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"root", required_argument, NULL, OPT_ROOT},
+    {"iidfile", required_argument, NULL, OPT_IIDFILE},
+    {"output", required_argument, NULL, 'o'},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"compression", required_argument, NULL, OPT_COMPRESSION},
+    {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
+    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *out) {
+    fputs("Usage: cbuild [build] [OPTIONS] [CONTEXT]\n"
+          "\n"
+          "Build an image from the Containerfile (else Dockerfile) in CONTEXT (default \".\").\n"
+          "\n"
+          "  -t, --tag NAME            tag the result in the local store (repeatable)\n"
+          "  -f, --file FILE           the Containerfile to use\n"
+          "      --build-arg K[=V]     set a build argument (K alone takes it from the environment)\n"
+          "      --label K=V           add a label to the image\n"
+          "      --target STAGE        build this stage and the stages it needs\n"
+          "      --platform OS/ARCH    the target platform (default: this machine's)\n"
+          "      --root DIR            the store root (default $CBUILD_ROOT, else the XDG data dir)\n"
+          "      --format oci|docker   manifest and config media types (default oci)\n"
+          "      --compression gzip|zstd|none   layer compression (default gzip)\n"
+          "      --timestamp N         set every time in the image to N (seconds since the epoch);\n"
+          "                            SOURCE_DATE_EPOCH in the environment does the same\n"
+          "  -o, --output type=T,dest=P   also write the image: T = oci, oci-archive, docker-archive,\n"
+          "                            or local (the root file system); a plain P means local\n"
+          "      --iidfile FILE        write the image id (config digest) to FILE\n"
+          "      --no-cache            do not use cached steps\n"
+          "  -q, --quiet               print only the image id\n"
+          "  -h, --help                this help\n",
+          out);
+}
+
+static int parse_int64(const char *s, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_output(const char *spec, cb_build_opts_t *o) {
+    cb_output_t out = {CB_OUTPUT_LOCAL, NULL};
+    if (strchr(spec, '=') == NULL) {
+        out.dest = cb_xstrdup(spec);
+    } else {
+        cb_autofree char *copy = cb_xstrdup(spec);
+        bool have_type = false;
+        for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+            if (cb_str_has_prefix(kv, "type=")) {
+                const char *t = kv + 5;
+                have_type = true;
+                if (strcmp(t, "oci") == 0)
+                    out.type = CB_OUTPUT_OCI;
+                else if (strcmp(t, "oci-archive") == 0)
+                    out.type = CB_OUTPUT_OCI_ARCHIVE;
+                else if (strcmp(t, "docker-archive") == 0 || strcmp(t, "docker") == 0)
+                    out.type = CB_OUTPUT_DOCKER_ARCHIVE;
+                else if (strcmp(t, "local") == 0)
+                    out.type = CB_OUTPUT_LOCAL;
+                else {
+                    fprintf(stderr, "cbuild: --output: unknown type %s (oci, oci-archive, docker-archive, local)\n", t);
+                    free(out.dest);
+                    return -1;
+                }
+            } else if (cb_str_has_prefix(kv, "dest=")) {
+                free(out.dest);
+                out.dest = cb_xstrdup(kv + 5);
+            } else {
+                fprintf(stderr, "cbuild: --output: unknown key in %s (type=..., dest=...)\n", kv);
+                free(out.dest);
+                return -1;
+            }
+        }
+        if (!have_type || out.dest == NULL || *out.dest == '\0') {
+            fprintf(stderr, "cbuild: --output %s: needs type= and dest=\n", spec);
+            free(out.dest);
+            return -1;
+        }
+    }
+    o->outputs = cb_xrealloc(o->outputs, (o->noutputs + 1) * sizeof *o->outputs);
+    o->outputs[o->noutputs++] = out;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+t:f:o:qh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            cb_strv_push(&o->tags, optarg);
+            break;
+        case 'f':
+            free(o->file);
+            o->file = cb_xstrdup(optarg);
+            break;
+        case OPT_BUILD_ARG:
+            if (strchr(optarg, '=') == NULL) {
+                /* --build-arg K takes K from the environment, or is left unset. */
+                const char *v = getenv(optarg);
+                if (v == NULL)
+                    break;
+                cb_strv_take(&o->build_args, cb_xasprintf("%s=%s", optarg, v));
+            } else {
+                cb_strv_push(&o->build_args, optarg);
+            }
+            break;
+        case OPT_LABEL:
+            if (strchr(optarg, '=') == NULL) {
+                fprintf(stderr, "cbuild: --label %s: expected KEY=VALUE\n", optarg);
+                return 2;
+            }
+            cb_strv_push(&o->labels, optarg);
+            break;
+        case OPT_TARGET:
+            free(o->target);
+            o->target = cb_xstrdup(optarg);
+            break;
+        case OPT_PLATFORM:
+            free(o->platform);
+            o->platform = cb_xstrdup(optarg);
+            break;
+        case OPT_ROOT:
+            free(o->root);
+            o->root = cb_xstrdup(optarg);
+            break;
+        case OPT_IIDFILE:
+            free(o->iidfile);
+            o->iidfile = cb_xstrdup(optarg);
+            break;
+        case 'o':
+            if (parse_output(optarg, o) < 0)
+                return 2;
+            break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "oci") == 0)
+                o->format = CB_FORMAT_OCI;
+            else if (strcmp(optarg, "docker") == 0)
+                o->format = CB_FORMAT_DOCKER;
+            else {
+                fprintf(stderr, "cbuild: --format %s: expected oci or docker\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_COMPRESSION:
+            if (strcmp(optarg, "gzip") == 0)
+                o->compression = CB_COMPRESS_GZIP;
+            else if (strcmp(optarg, "zstd") == 0)
+                o->compression = CB_COMPRESS_ZSTD;
+            else if (strcmp(optarg, "none") == 0 || strcmp(optarg, "uncompressed") == 0)
+                o->compression = CB_COMPRESS_NONE;
+            else {
+                fprintf(stderr, "cbuild: --compression %s: expected gzip, zstd or none\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_TIMESTAMP:
+            if (parse_int64(optarg, &o->timestamp) < 0) {
+                fprintf(stderr, "cbuild: --timestamp %s: expected seconds since the epoch\n", optarg);
+                return 2;
+            }
+            o->has_timestamp = true;
+            break;
+        case OPT_NO_CACHE:
+            o->no_cache = true;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            cb_cli_bad_option("build", long_opts, argv, optind);
+            return 2;
+        }
+    }
+    if (optind < argc - 1) {
+        fprintf(stderr, "cbuild build: expected one CONTEXT, got %d arguments\n", argc - optind);
+        return 2;
+    }
+    o->context = cb_xstrdup(optind < argc ? argv[optind] : ".");
+    if (!o->has_timestamp) {
+        const char *sde = getenv("SOURCE_DATE_EPOCH");
+        if (sde && *sde) {
+            if (parse_int64(sde, &o->timestamp) < 0) {
+                fprintf(stderr, "cbuild: SOURCE_DATE_EPOCH=%s: expected seconds since the epoch\n", sde);
+                return 2;
+            }
+            o->has_timestamp = true;
+        }
+    }
+    return -1; /* go on and build */
+}
+
+void cb_build_opts_free(cb_build_opts_t *o) {
+    free(o->context);
+    free(o->file);
+    cb_strv_free(&o->tags);
+    cb_strv_free(&o->build_args);
+    cb_strv_free(&o->labels);
+    free(o->target);
+    free(o->platform);
+    free(o->root);
+    free(o->iidfile);
+    for (size_t i = 0; i < o->noutputs; i++)
+        free(o->outputs[i].dest);
+    free(o->outputs);
+}
+
+int cb_cmd_build(int argc, char **argv) {
+    cb_build_opts_t opts = {0};
+    int rc = parse_args(argc, argv, &opts);
+    if (rc >= 0) {
+        cb_build_opts_free(&opts);
+        return rc;
+    }
+    cb_autoerr cb_error_t *err = NULL;
+    cb_autofree char *digest = NULL;
+    if (cb_build_run(&opts, &digest, &err) < 0) {
+        cb_error_print(err, stderr);
+        rc = cb_error_exit_code(err);
+    } else {
+        rc = 0;
+    }
+    cb_build_opts_free(&opts);
+    return rc;
+}
