@@ -12,5 +12,6 @@ typedef struct cb_command {
 } cb_command_t;
 
 int cb_cmd_parse(int argc, char **argv);
+int cb_cmd_build(int argc, char **argv);
 
 #endif
