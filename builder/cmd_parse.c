@@ -158,7 +158,7 @@ int cb_cmd_parse(int argc, char **argv) {
     optind = 0; /* reset: main may have used getopt */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             file = optarg;
@@ -186,9 +186,7 @@ int cb_cmd_parse(int argc, char **argv) {
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "cbuild parse: %s '%s'\n",
-                    optopt && strchr("f", optopt) ? "missing value for" : "unknown option",
-                    argv[optind - 1]);
+            fprintf(stderr, "cbuild parse: unknown option or missing value: %s\n", argv[optind - 1]);
             usage(stderr);
             return 2;
         }
