@@ -1,0 +1,301 @@
+#include "cache/blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+struct cb_blob_writer {
+    char *tmp_path;
+    char *blobs_dir;
+    int fd;
+    cb_sha256_t *hash;
+    int64_t size;
+    bool sealed;
+    bool failed; /* a write or seal failed: only abort is allowed */
+    char digest[CB_DIGEST_STR_LEN + 1];
+};
+
+int cb_blob_begin(const cb_store_t *store, cb_blob_writer_t **out, cb_error_t **err) {
+    cb_blob_writer_t *w = cb_xcalloc(1, sizeof *w);
+    w->tmp_path = cb_xasprintf("%s/blob-XXXXXX", store->tmp);
+    w->blobs_dir = cb_xasprintf("%s/blobs/sha256", store->dir);
+    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+    if (w->fd < 0) {
+        int e = errno;
+        free(w->tmp_path);
+        free(w->blobs_dir);
+        free(w);
+        return cb_error_set(err, e, "create a blob temp file in %s", store->tmp);
+    }
+    /* Blobs are world-readable inside their (0700) root, like other layouts. */
+    (void)fchmod(w->fd, 0644);
+    w->hash = cb_sha256_new();
+    *out = w;
+    return 0;
+}
+
+int cb_blob_write(cb_blob_writer_t *w, const void *buf, size_t n, cb_error_t **err) {
+    if (w->sealed || w->failed)
+        return cb_error_kind_set(err, CB_ERR_INTERNAL, "blob writer used after seal or failure");
+    const char *p = buf;
+    size_t left = n;
+    while (left > 0) {
+        ssize_t k = write(w->fd, p, left);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            w->failed = true;
+            return cb_error_set(err, errno, "write %s", w->tmp_path);
+        }
+        p += k;
+        left -= (size_t)k;
+    }
+    cb_sha256_update(w->hash, buf, n);
+    w->size += (int64_t)n;
+    return 0;
+}
+
+int cb_blob_sink(void *ctx, const void *buf, size_t n, cb_error_t **err) {
+    return cb_blob_write(ctx, buf, n, err);
+}
+
+int64_t cb_blob_written(const cb_blob_writer_t *w) {
+    return w->size;
+}
+
+static void discard_temp(cb_blob_writer_t *w) {
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    if (w->tmp_path) {
+        unlink(w->tmp_path);
+        free(w->tmp_path);
+        w->tmp_path = NULL;
+    }
+}
+
+int cb_blob_seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expected_size,
+                 char digest_out[CB_DIGEST_STR_LEN + 1], int64_t *size_out, cb_error_t **err) {
+    if (w->failed)
+        return cb_error_kind_set(err, CB_ERR_INTERNAL, "blob writer used after a failure");
+    if (!w->sealed) {
+        cb_sha256_final(w->hash, w->digest);
+        w->sealed = true;
+        if (fsync(w->fd) < 0 || close(w->fd) < 0) {
+            int e = errno;
+            w->fd = -1;
+            w->failed = true;
+            discard_temp(w);
+            return cb_error_set(err, e, "fsync blob %s", w->digest);
+        }
+        w->fd = -1;
+    }
+    if (expected_size >= 0 && expected_size != w->size) {
+        w->failed = true;
+        discard_temp(w);
+        return cb_error_kind_set(err, CB_ERR_INTEGRITY,
+                                 "blob %s: size mismatch: expected %lld bytes, got %lld",
+                                 expected_digest ? expected_digest : w->digest,
+                                 (long long)expected_size, (long long)w->size);
+    }
+    if (expected_digest && strcmp(expected_digest, w->digest) != 0) {
+        w->failed = true;
+        discard_temp(w);
+        return cb_error_kind_set(err, CB_ERR_INTEGRITY,
+                                 "blob %s: digest mismatch: the content hashes to %s",
+                                 expected_digest, w->digest);
+    }
+    if (digest_out)
+        memcpy(digest_out, w->digest, sizeof w->digest);
+    if (size_out)
+        *size_out = w->size;
+    return 0;
+}
+
+int cb_blob_commit(cb_blob_writer_t *w, const char *expected_digest, int64_t expected_size,
+                   char digest_out[CB_DIGEST_STR_LEN + 1], int64_t *size_out, cb_error_t **err) {
+    int r = cb_blob_seal(w, expected_digest, expected_size, digest_out, size_out, err);
+    if (r < 0) {
+        cb_blob_abort(w);
+        return r;
+    }
+    cb_autofree char *final = cb_xasprintf("%s/%s", w->blobs_dir, w->digest + 7);
+    /* rename(2) over an existing blob is atomic and, since the new bytes were
+     * just verified, also repairs a copy that was damaged on disk. */
+    if (rename(w->tmp_path, final) < 0) {
+        int e = errno;
+        cb_blob_abort(w);
+        return cb_error_set(err, e, "publish blob %s", final);
+    }
+    free(w->tmp_path);
+    w->tmp_path = NULL;
+    r = cb_fsync_dir(w->blobs_dir, err);
+    cb_blob_abort(w);
+    return r;
+}
+
+void cb_blob_abort(cb_blob_writer_t *w) {
+    if (w == NULL)
+        return;
+    discard_temp(w);
+    cb_sha256_free(w->hash);
+    free(w->blobs_dir);
+    free(w);
+}
+
+int cb_blob_put(const cb_store_t *store, const void *data, size_t len,
+                char digest_out[CB_DIGEST_STR_LEN + 1], cb_error_t **err) {
+    cb_blob_writer_t *w;
+    if (cb_blob_begin(store, &w, err) < 0)
+        return -1;
+    if (cb_blob_write(w, data, len, err) < 0) {
+        cb_blob_abort(w);
+        return -1;
+    }
+    return cb_blob_commit(w, NULL, -1, digest_out, NULL, err);
+}
+
+bool cb_blob_exists(const cb_store_t *store, const char *digest) {
+    if (!cb_digest_valid(digest))
+        return false;
+    cb_autofree char *path = cb_store_blob_path(store, digest);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+struct cb_blob_reader {
+    int fd;
+    char *digest;
+    int64_t size;
+    int64_t seen;
+    cb_sha256_t *hash;
+    bool done;
+};
+
+int cb_blob_open(const cb_store_t *store, const char *digest, int64_t expected_size,
+                 cb_blob_reader_t **out, cb_error_t **err) {
+    if (!cb_digest_valid(digest))
+        return cb_error_kind_set(err, CB_ERR_INPUT, "malformed digest \"%s\"", digest);
+    cb_autofree char *path = cb_store_blob_path(store, digest);
+    cb_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return cb_error_kind_set(err, CB_ERR_INPUT, "blob %s is missing from %s", digest,
+                                     store->dir);
+        return cb_error_set(err, errno, "open blob %s", path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cb_error_set(err, errno, "stat blob %s", path);
+    if (!S_ISREG(st.st_mode))
+        return cb_error_kind_set(err, CB_ERR_INTEGRITY, "blob %s is not a regular file", digest);
+    if (expected_size >= 0 && st.st_size != expected_size)
+        return cb_error_kind_set(err, CB_ERR_INTEGRITY,
+                                 "blob %s is corrupt: %lld bytes, expected %lld", digest,
+                                 (long long)st.st_size, (long long)expected_size);
+    cb_blob_reader_t *r = cb_xcalloc(1, sizeof *r);
+    r->fd = cb_steal_fd(&fd);
+    r->digest = cb_xstrdup(digest);
+    r->size = st.st_size;
+    r->hash = cb_sha256_new();
+    *out = r;
+    return 0;
+}
+
+ssize_t cb_blob_read(cb_blob_reader_t *r, void *buf, size_t n, cb_error_t **err) {
+    if (r->done)
+        return 0;
+    ssize_t k;
+    do
+        k = read(r->fd, buf, n);
+    while (k < 0 && errno == EINTR);
+    if (k < 0)
+        return cb_error_set(err, errno, "read blob %s", r->digest);
+    if (k > 0) {
+        cb_sha256_update(r->hash, buf, (size_t)k);
+        r->seen += k;
+        return k;
+    }
+    r->done = true;
+    char got[CB_DIGEST_STR_LEN + 1];
+    cb_sha256_final(r->hash, got);
+    if (r->seen != r->size || strcmp(got, r->digest) != 0)
+        return cb_error_kind_set(err, CB_ERR_INTEGRITY,
+                                 "blob %s is corrupt: its content hashes to %s", r->digest, got);
+    return 0;
+}
+
+void cb_blob_close(cb_blob_reader_t *r) {
+    if (r == NULL)
+        return;
+    close(r->fd);
+    cb_sha256_free(r->hash);
+    free(r->digest);
+    free(r);
+}
+
+int cb_blob_read_all(const cb_store_t *store, const char *digest, int64_t expected_size,
+                     size_t max, char **data, size_t *len, cb_error_t **err) {
+    cb_autoblobreader cb_blob_reader_t *r = NULL;
+    if (cb_blob_open(store, digest, expected_size, &r, err) < 0)
+        return -1;
+    if ((uint64_t)r->size > max)
+        return cb_error_kind_set(err, CB_ERR_INPUT, "blob %s: %lld bytes is more than the %zu allowed",
+                                 digest, (long long)r->size, max);
+    cb_autobuf cb_buf_t b = CB_BUF_INIT;
+    cb_buf_reserve(&b, (size_t)r->size + 1);
+    for (;;) {
+        char chunk[65536];
+        ssize_t k = cb_blob_read(r, chunk, sizeof chunk, err);
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            break;
+        if (b.len + (size_t)k > max)
+            return cb_error_kind_set(err, CB_ERR_INTEGRITY, "blob %s grew while being read", digest);
+        cb_buf_add(&b, chunk, (size_t)k);
+    }
+    *len = b.len;
+    *data = cb_buf_steal(&b);
+    return 0;
+}
+
+int cb_blob_copy_to(const cb_store_t *store, const char *digest, int64_t expected_size,
+                    cb_sink_fn sink, void *ctx, cb_error_t **err) {
+    cb_autoblobreader cb_blob_reader_t *r = NULL;
+    if (cb_blob_open(store, digest, expected_size, &r, err) < 0)
+        return -1;
+    cb_autofree char *chunk = cb_xmalloc(1 << 17);
+    for (;;) {
+        ssize_t k = cb_blob_read(r, chunk, 1 << 17, err);
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            return 0;
+        if (sink(ctx, chunk, (size_t)k, err) < 0)
+            return -1;
+    }
+}
+
+int cb_blob_fill_from_fd(cb_blob_writer_t *w, int fd, const char *what, cb_error_t **err) {
+    cb_autofree char *chunk = cb_xmalloc(1 << 17);
+    for (;;) {
+        ssize_t k = read(fd, chunk, 1 << 17);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return cb_error_set(err, errno, "read %s", what);
+        }
+        if (k == 0)
+            return 0;
+        if (cb_blob_write(w, chunk, (size_t)k, err) < 0)
+            return -1;
+    }
+}

@@ -1,0 +1,30 @@
+/* Image names as stored in index.json's org.opencontainers.image.ref.name.
+ *
+ * Choice: the annotation holds the name as the user gave it, with ":latest"
+ * added when it has no tag ("app" -> "app:latest", "localhost/app:dev" stays
+ * "localhost/app:dev"). So `skopeo inspect oci:ROOT/store:app:dev` works with
+ * the very name given to `cbuild -t app:dev`.
+ *
+ * buildah and podman store a short name as "localhost/app:dev" and accept
+ * both spellings; cbuild does the same when looking names up: "localhost/X"
+ * and "X" are one name, so tagging either replaces the other. Other
+ * registries are not implied ("docker.io/library/app" is not "app"): a local
+ * store should not guess which registry a short name came from.
+ */
+#ifndef CB_CACHE_REFNAME_H
+#define CB_CACHE_REFNAME_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+
+/* Validates an image name ([domain[:port]/]path[:tag]) and adds ":latest"
+ * when there is no tag. Digest references (name@sha256:...) are refused:
+ * a tag names a manifest, it does not pin one. Caller frees *out. */
+int cb_refname_normalize(const char *name, char **out, cb_error_t **err);
+/* The same image name, with the "localhost/" equivalence above. */
+bool cb_refname_equal(const char *a, const char *b);
+/* The tag part of a normalized name ("dev" in "localhost:5000/app:dev"). */
+const char *cb_refname_tag(const char *name);
+
+#endif

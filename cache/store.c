@@ -1,0 +1,199 @@
+#include "cache/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache/root.h"
+#include "common/digest.h"
+#include "common/util.h"
+
+#define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
+#define EMPTY_INDEX_JSON "{\"manifests\":[],\"schemaVersion\":2}"
+
+int cb_fsync_dir(const char *dir, cb_error_t **err) {
+    cb_autoclose int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cb_error_set(err, errno, "open %s", dir);
+    if (fsync(fd) < 0)
+        return cb_error_set(err, errno, "fsync %s", dir);
+    return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cb_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         cb_error_t **err) {
+    cb_autofree char *tmp = cb_xasprintf("%s.tmp-XXXXXX", path);
+    cb_autofree char *dir = cb_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return cb_error_set(err, errno, "create a temp file for %s", path);
+    const char *op = "write";
+    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0)
+        goto fail;
+    op = "fsync";
+    if (fsync(fd) < 0)
+        goto fail;
+    op = "close";
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    op = "rename";
+    if (rename(tmp, path) < 0)
+        goto fail;
+    return cb_fsync_dir(dir, err);
+fail:;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return cb_error_set(err, e, "%s %s", op, path);
+}
+
+int cb_read_file(const char *path, size_t max, char **data, size_t *len, cb_error_t **err) {
+    cb_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cb_error_set(err, errno, "open %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cb_error_set(err, errno, "stat %s", path);
+    if (!S_ISREG(st.st_mode))
+        return cb_error_set(err, 0, "%s is not a regular file", path);
+    if ((uint64_t)st.st_size > max)
+        return cb_error_set(err, 0, "%s: %lld bytes is more than the %zu allowed", path,
+                            (long long)st.st_size, max);
+    cb_autobuf cb_buf_t b = CB_BUF_INIT;
+    cb_buf_reserve(&b, (size_t)st.st_size + 1);
+    for (;;) {
+        char chunk[65536];
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return cb_error_set(err, errno, "read %s", path);
+        }
+        if (n == 0)
+            break;
+        if (b.len + (size_t)n > max)
+            return cb_error_set(err, 0, "%s: more than the %zu bytes allowed", path, max);
+        cb_buf_add(&b, chunk, (size_t)n);
+    }
+    *len = b.len;
+    *data = cb_buf_steal(&b);
+    return 0;
+}
+
+/* Creates `path` with `content` unless it exists; two processes racing both
+ * end with the same file, and an existing one is never replaced. */
+static int create_once(const char *path, const char *content, cb_error_t **err) {
+    if (access(path, F_OK) == 0)
+        return 0;
+    cb_autofree char *tmp = cb_xasprintf("%s.tmp-XXXXXX", path);
+    cb_autoclose int fd = mkstemp(tmp);
+    if (fd < 0)
+        return cb_error_set(err, errno, "create a temp file for %s", path);
+    if (fchmod(fd, 0644) < 0 || write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return cb_error_set(err, e, "write %s", tmp);
+    }
+    /* link(2) fails with EEXIST instead of replacing, unlike rename(2). */
+    if (link(tmp, path) < 0 && errno != EEXIST) {
+        int e = errno;
+        unlink(tmp);
+        return cb_error_set(err, e, "link %s", path);
+    }
+    unlink(tmp);
+    return 0;
+}
+
+static int check_layout_file(const char *dir, cb_error_t **err) {
+    cb_autofree char *path = cb_xasprintf("%s/oci-layout", dir);
+    cb_autofree char *data = NULL;
+    size_t len;
+    if (cb_read_file(path, 4096, &data, &len, err) < 0)
+        return -1;
+    json_error_t jerr;
+    json_t *j = json_loadb(data, len, 0, &jerr);
+    const char *v = json_string_value(json_object_get(j, "imageLayoutVersion"));
+    int ok = v && strcmp(v, "1.0.0") == 0;
+    json_decref(j);
+    if (!ok)
+        return cb_error_set(err, 0, "%s: not an OCI layout version 1.0.0", path);
+    return 0;
+}
+
+int cb_store_init(const char *dir, const char *tmp, cb_error_t **err) {
+    cb_autofree char *blobs = cb_xasprintf("%s/blobs/sha256", dir);
+    cb_autofree char *layout = cb_xasprintf("%s/oci-layout", dir);
+    cb_autofree char *index = cb_xasprintf("%s/index.json", dir);
+    if (cb_mkdir_p(dir, 0755, err) < 0 || cb_mkdir_p(blobs, 0755, err) < 0 ||
+        cb_mkdir_p(tmp, 0700, err) < 0)
+        return -1;
+    if (create_once(layout, OCI_LAYOUT_JSON, err) < 0 ||
+        create_once(index, EMPTY_INDEX_JSON, err) < 0 || check_layout_file(dir, err) < 0)
+        return -1;
+    return cb_fsync_dir(dir, err);
+}
+
+int cb_store_open(const char *dir, const char *tmp, cb_store_t **out, cb_error_t **err) {
+    if (cb_store_init(dir, tmp, err) < 0)
+        return -1;
+    cb_store_t *s = cb_xcalloc(1, sizeof *s);
+    s->dir = cb_xstrdup(dir);
+    s->tmp = cb_xstrdup(tmp);
+    *out = s;
+    return 0;
+}
+
+void cb_store_free(cb_store_t *s) {
+    if (s == NULL)
+        return;
+    free(s->dir);
+    free(s->tmp);
+    free(s);
+}
+
+char *cb_store_blob_path(const cb_store_t *s, const char *digest) {
+    return cb_xasprintf("%s/blobs/sha256/%s", s->dir, digest + 7);
+}
+
+int cb_store_lock(const cb_store_t *s, int exclusive, int *fd, cb_error_t **err) {
+    cb_autoclose int d = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return cb_error_set(err, errno, "open %s", s->dir);
+    while (flock(d, exclusive ? LOCK_EX : LOCK_SH) < 0) {
+        if (errno != EINTR)
+            return cb_error_set(err, errno, "lock %s", s->dir);
+    }
+    *fd = cb_steal_fd(&d);
+    return 0;
+}

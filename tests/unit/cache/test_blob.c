@@ -1,0 +1,228 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "cache/blob.h"
+#include "cache/root.h"
+#include "common/util.h"
+#include "testutil.h"
+
+typedef struct {
+    char *dir;
+    cb_store_t *store;
+} fixture_t;
+
+static int setup(void **state) {
+    fixture_t *f = cb_xcalloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    f->store = tu_store(f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture_t *f = *state;
+    tu_rm_rf(f->dir);
+    free(f->dir);
+    cb_store_free(f->store);
+    free(f);
+    return 0;
+}
+
+static char *tmp_dir(fixture_t *f) {
+    return cb_xasprintf("%s/tmp", f->dir);
+}
+
+static void test_layout_created(void **state) {
+    fixture_t *f = *state;
+    char *p = cb_xasprintf("%s/store/oci-layout", f->dir);
+    char *s = tu_read(p, NULL);
+    assert_non_null(s);
+    assert_string_equal(s, "{\"imageLayoutVersion\":\"1.0.0\"}");
+    free(s);
+    free(p);
+    p = cb_xasprintf("%s/store/index.json", f->dir);
+    s = tu_read(p, NULL);
+    assert_string_equal(s, "{\"manifests\":[],\"schemaVersion\":2}");
+    free(s);
+    free(p);
+}
+
+static void test_commit_streamed(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    cb_blob_writer_t *w;
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    assert_int_equal(cb_blob_sink(w, "hello ", 6, &err), 0);
+    assert_int_equal(cb_blob_write(w, "world", 5, &err), 0);
+    assert_int_equal(cb_blob_written(w), 11);
+    char digest[CB_DIGEST_STR_LEN + 1];
+    int64_t size = 0;
+    char want[CB_DIGEST_STR_LEN + 1];
+    cb_sha256_digest("hello world", 11, want);
+    assert_int_equal(cb_blob_commit(w, want, 11, digest, &size, &err), 0);
+    assert_string_equal(digest, want);
+    assert_int_equal(size, 11);
+    assert_true(cb_blob_exists(f->store, digest));
+    char *t = tmp_dir(f);
+    assert_int_equal(tu_file_count(t), 0);
+    free(t);
+
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(cb_blob_read_all(f->store, digest, 11, 1024, &data, &len, &err), 0);
+    assert_int_equal(len, 11);
+    assert_memory_equal(data, "hello world", 11);
+    free(data);
+}
+
+static void test_commit_mismatch_leaves_nothing(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    cb_blob_writer_t *w;
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    assert_int_equal(cb_blob_write(w, "abc", 3, &err), 0);
+    const char *wrong = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    assert_true(cb_blob_commit(w, wrong, -1, NULL, NULL, &err) < 0);
+    assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTEGRITY);
+    char *msg = cb_error_message(err);
+    assert_non_null(strstr(msg, wrong));
+    assert_non_null(strstr(msg, "digest mismatch"));
+    free(msg);
+    char *t = tmp_dir(f);
+    assert_int_equal(tu_file_count(t), 0);
+    free(t);
+    char *blobs = cb_xasprintf("%s/store/blobs", f->dir);
+    assert_int_equal(tu_file_count(blobs), 0);
+    free(blobs);
+
+    cb_error_freep(&err);
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    assert_int_equal(cb_blob_write(w, "abc", 3, &err), 0);
+    assert_true(cb_blob_commit(w, NULL, 4, NULL, NULL, &err) < 0);
+    assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTEGRITY);
+}
+
+static void test_abort_leaves_nothing(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    cb_blob_writer_t *w;
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    assert_int_equal(cb_blob_write(w, "partial", 7, &err), 0);
+    char *t = tmp_dir(f);
+    assert_int_equal(tu_file_count(t), 1);
+    cb_blob_abort(w);
+    assert_int_equal(tu_file_count(t), 0);
+    free(t);
+    char *blobs = cb_xasprintf("%s/store/blobs", f->dir);
+    assert_int_equal(tu_file_count(blobs), 0);
+    free(blobs);
+}
+
+static void test_corrupt_blob_refused(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    char digest[CB_DIGEST_STR_LEN + 1];
+    assert_int_equal(cb_blob_put(f->store, "precious data", 13, digest, &err), 0);
+    char *path = cb_store_blob_path(f->store, digest);
+    tu_write(path, "precious dada", 13); /* same size, different bytes */
+
+    char *data = NULL;
+    size_t len;
+    assert_true(cb_blob_read_all(f->store, digest, 13, 1024, &data, &len, &err) < 0);
+    assert_null(data);
+    assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTEGRITY);
+    char *msg = cb_error_message(err);
+    assert_non_null(strstr(msg, digest));
+    assert_non_null(strstr(msg, "corrupt"));
+    free(msg);
+    cb_error_freep(&err);
+
+    /* A wrong size is refused before any byte is read. */
+    tu_write(path, "short", 5);
+    cb_blob_reader_t *r = NULL;
+    assert_true(cb_blob_open(f->store, digest, 13, &r, &err) < 0);
+    assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTEGRITY);
+    cb_error_freep(&err);
+
+    /* A missing blob names the digest. */
+    unlink(path);
+    assert_true(cb_blob_open(f->store, digest, -1, &r, &err) < 0);
+    msg = cb_error_message(err);
+    assert_non_null(strstr(msg, digest));
+    assert_non_null(strstr(msg, "missing"));
+    free(msg);
+    free(path);
+}
+
+static void test_root_resolution(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    char *saved = getenv("CBUILD_ROOT") ? cb_xstrdup(getenv("CBUILD_ROOT")) : NULL;
+    char *explicit_root = cb_xasprintf("%s/explicit", f->dir);
+    char *env_root = cb_xasprintf("%s/fromenv", f->dir);
+    setenv("CBUILD_ROOT", env_root, 1);
+    char *got = NULL;
+    assert_int_equal(cb_root_resolve(explicit_root, &got, &err), 0);
+    assert_string_equal(got, explicit_root);
+    free(got);
+    assert_int_equal(cb_root_resolve(NULL, &got, &err), 0);
+    assert_string_equal(got, env_root);
+    free(got);
+    unsetenv("CBUILD_ROOT");
+    char *saved_xdg = getenv("XDG_DATA_HOME") ? cb_xstrdup(getenv("XDG_DATA_HOME")) : NULL;
+    setenv("XDG_DATA_HOME", f->dir, 1);
+    assert_int_equal(cb_root_resolve(NULL, &got, &err), 0);
+    char *want = geteuid() == 0 ? cb_xstrdup("/var/lib/cbuild") : cb_xasprintf("%s/cbuild", f->dir);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    if (saved_xdg)
+        setenv("XDG_DATA_HOME", saved_xdg, 1);
+    else
+        unsetenv("XDG_DATA_HOME");
+    free(saved_xdg);
+
+    cb_root_t *root = NULL;
+    assert_int_equal(cb_root_open(explicit_root, &root, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(root->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    const char *dirs[] = {root->layers, root->cache, root->tmp};
+    for (size_t i = 0; i < CB_ARRAY_LEN(dirs); i++) {
+        assert_int_equal(stat(dirs[i], &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0777, 0700);
+    }
+    char *index = cb_xasprintf("%s/index.json", root->store);
+    assert_int_equal(stat(index, &st), 0);
+    free(index);
+    /* Opening again keeps what is there. */
+    cb_root_t *again = NULL;
+    assert_int_equal(cb_root_open(explicit_root, &again, &err), 0);
+    cb_root_free(again);
+    cb_root_free(root);
+
+    if (saved)
+        setenv("CBUILD_ROOT", saved, 1);
+    free(saved);
+    free(explicit_root);
+    free(env_root);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_layout_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_streamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_mismatch_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_blob_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_resolution, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
