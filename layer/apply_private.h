@@ -1,0 +1,40 @@
+/* State shared by apply.c, apply_entry.c and whiteout.c. */
+#ifndef CB_LAYER_APPLY_PRIVATE_H
+#define CB_LAYER_APPLY_PRIVATE_H
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "layer/apply.h"
+#include "layer/pathset.h"
+
+typedef struct cb_dir_meta {
+    char *name;
+    mode_t perm;
+    int64_t mtime;
+} cb_dir_meta_t;
+
+typedef struct cb_applier {
+    int root;
+    cb_layer_apply_opts_t opts;
+    struct archive *tar;  /* reads tar entries from the decompressed stream */
+    cb_pathset_t created; /* names this layer wrote: whiteouts spare them */
+    cb_dir_meta_t *dirs;  /* directory mode and mtime, set at the end */
+    size_t ndirs, capdirs;
+    unsigned char *buf;   /* data copy buffer */
+} cb_applier_t;
+
+/* Creates one non-whiteout entry; name is canonical and non-empty. */
+int cb_apply_entry(cb_applier_t *ap, struct archive_entry *e, const char *name, cb_error_t **err);
+/* Handles dir/.wh.base (base without the prefix) or dir/.wh..wh..opq. */
+int cb_apply_whiteout(cb_applier_t *ap, const char *dir, const char *base, cb_error_t **err);
+int cb_apply_opaque(cb_applier_t *ap, const char *dir, cb_error_t **err);
+/* Removes parentfd/name, recursively when it is a directory, never following
+ * symlinks. */
+int cb_remove_at(int parentfd, const char *name, cb_error_t **err);
+/* Sets the deferred directory modes and mtimes. */
+int cb_apply_dir_meta(cb_applier_t *ap, cb_error_t **err);
+
+#define CB_APPLY_CHUNK (64 * 1024)
+
+#endif

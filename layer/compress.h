@@ -1,0 +1,27 @@
+/* Streaming compression of a layer's tar bytes: gzip (zlib, level 6 by
+ * default) or zstd (libzstd, level 3 by default) or none. Output goes to a
+ * sink in bounded chunks and is counted and hashed on the way (the blob
+ * digest). Deterministic: the gzip header carries no name and mtime 0, zstd
+ * runs single-threaded, so equal input gives equal bytes. */
+#ifndef CB_LAYER_COMPRESS_H
+#define CB_LAYER_COMPRESS_H
+
+#include <stdint.h>
+
+#include "layer/layer.h"
+
+typedef struct cb_layer_compressor cb_layer_compressor_t;
+
+/* level 0 picks the default for the method. */
+int cb_layer_compressor_new(cb_layer_compressor_t **out, cb_layer_compression_t method, int level,
+                            cb_layer_sink_fn sink, void *sink_ctx, cb_error_t **err);
+int cb_layer_compressor_write(cb_layer_compressor_t *c, const void *buf, size_t n,
+                              cb_error_t **err);
+/* Ends the compressed stream and flushes it to the sink; then the size and
+ * digest are final. */
+int cb_layer_compressor_finish(cb_layer_compressor_t *c, cb_error_t **err);
+uint64_t cb_layer_compressor_size(const cb_layer_compressor_t *c);
+void cb_layer_compressor_digest(cb_layer_compressor_t *c, char out[CB_DIGEST_STR_LEN + 1]);
+void cb_layer_compressor_free(cb_layer_compressor_t *c);
+
+#endif

@@ -1,0 +1,74 @@
+/* cb_layer_add_tree: a sorted depth-first walk. archive_read_disk would walk
+ * in readdir order, which differs between file systems and runs, so the walk
+ * is ours; each level is read through the descriptor of its directory with
+ * O_NOFOLLOW, never by path. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "layer/name.h"
+#include "layer/writer_private.h"
+
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_sorted(int dirfd, const char *name, cb_strv_t *out, cb_error_t **err) {
+    int fd = dup(dirfd);
+    if (fd < 0)
+        return cb_error_set(err, errno, "layer: dup");
+    /* A dup shares the offset with dirfd: start from the top. */
+    lseek(fd, 0, SEEK_SET);
+    cb_autoclosedir DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return cb_error_set(err, errno, "layer: opendir '%s'", name[0] ? name : "/");
+    }
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            cb_strv_push(out, de->d_name);
+        errno = 0;
+    }
+    if (errno)
+        return cb_error_set(err, errno, "layer: readdir '%s'", name[0] ? name : "/");
+    if (out->len)
+        qsort(out->items, out->len, sizeof *out->items, name_cmp);
+    return 0;
+}
+
+static int walk(cb_layer_writer_t *w, int dirfd, const char *prefix, const cb_layer_attrs_t *attrs,
+                cb_error_t **err) {
+    cb_autostrv cb_strv_t names = CB_STRV_INIT;
+    if (list_sorted(dirfd, prefix, &names, err) < 0)
+        return -1;
+    for (size_t i = 0; i < names.len; i++) {
+        cb_autofree char *name =
+            prefix[0] ? cb_xasprintf("%s/%s", prefix, names.items[i]) : cb_xstrdup(names.items[i]);
+        cb_autoclose int sub = -1;
+        if (cb_layer_add_at(w, dirfd, names.items[i], name, attrs, &sub, err) < 0)
+            return -1;
+        if (sub >= 0 && walk(w, sub, name, attrs, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cb_layer_add_tree(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
+                      const cb_layer_attrs_t *attrs, cb_error_t **err) {
+    cb_autofree char *clean = NULL;
+    if (cb_layer_name_clean(name, true, &clean, err) < 0)
+        return cb_error_wrap(err, "layer: entry name");
+    cb_autoclose int top = -1;
+    if (clean[0] == '\0') {
+        top = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (top < 0)
+            return cb_error_set(err, errno, "layer: open directory '%s'", path);
+    } else if (cb_layer_add_at(w, dirfd, path, clean, attrs, &top, err) < 0) {
+        return -1;
+    }
+    return top >= 0 ? walk(w, top, clean, attrs, err) : 0;
+}

@@ -1,0 +1,92 @@
+/* Writing a layer: entries in, a compressed tar stream out to a sink, with
+ * both digests computed on the way.
+ *
+ *   1. cb_layer_writer_new(&w, &opts, sink, ctx, &err)
+ *   2. any number of cb_layer_add_* calls; entries appear in call order
+ *      (cb_layer_add_tree sorts what it walks by name)
+ *   3. cb_layer_writer_finish(w, &result, &err): ends the tar and the
+ *      compressed stream, fills digest, diff_id and sizes
+ *   4. cb_layer_writer_free(w) (also after a failure; a failed writer
+ *      refuses further entries)
+ *
+ * Entries are normalised for reproducibility: mtimes in whole seconds and
+ * clamped to opts.mtime_max when opts.clamp_mtime; no atime/ctime, no user or
+ * group names, no device/inode numbers, no ACLs or file flags; xattrs kept
+ * only for security.capability, user.* and trusted.*, sorted by name.
+ * Files with several links become one file and hardlinks to its first name.
+ * Sockets are skipped. Host files are opened with O_NOFOLLOW and read through
+ * the same descriptor their metadata came from. */
+#ifndef CB_LAYER_WRITER_H
+#define CB_LAYER_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layer/layer.h"
+
+typedef struct cb_layer_writer cb_layer_writer_t;
+
+typedef struct cb_layer_writer_opts {
+    cb_layer_compression_t compression;
+    int level;        /* 0: gzip 6, zstd 3 */
+    bool clamp_mtime; /* SOURCE_DATE_EPOCH / --timestamp */
+    int64_t mtime_max;
+} cb_layer_writer_opts_t;
+
+/* Per-entry overrides (COPY --chown/--chmod). Zero-initialised means "keep
+ * what the host file has"; for entries without a host file (directories made
+ * up, buffers, whiteouts) the defaults are 0:0, 0755 or 0644, and mtime
+ * opts.mtime_max when clamping, else 0. */
+typedef struct cb_layer_attrs {
+    bool set_uid, set_gid, set_mode, set_mtime;
+    uint32_t uid, gid;
+    uint32_t mode; /* permission bits with setuid/setgid/sticky: & 07777 */
+    int64_t mtime;
+} cb_layer_attrs_t;
+
+typedef struct cb_layer_result {
+    char digest[CB_DIGEST_STR_LEN + 1];  /* sha256 of the bytes sent to the sink */
+    char diff_id[CB_DIGEST_STR_LEN + 1]; /* sha256 of the uncompressed tar */
+    uint64_t size;                       /* bytes sent to the sink */
+    uint64_t tar_size;                   /* uncompressed tar bytes */
+    uint64_t entries;
+    cb_layer_compression_t compression;
+    const char *media_suffix; /* "", "+gzip", "+zstd" */
+} cb_layer_result_t;
+
+int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *opts,
+                        cb_layer_sink_fn sink, void *sink_ctx, cb_error_t **err);
+
+/* One entry named name from the host file dirfd/path (dirfd may be
+ * AT_FDCWD); a directory adds only itself. A socket adds nothing. */
+int cb_layer_add_path(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
+                      const cb_layer_attrs_t *attrs, cb_error_t **err);
+/* dirfd/path and, when it is a directory, everything below it, depth-first
+ * with each directory's children sorted bytewise. name "" (or "/") puts the
+ * directory's children at the layer root without an entry for the root. */
+int cb_layer_add_tree(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
+                      const cb_layer_attrs_t *attrs, cb_error_t **err);
+/* A directory entry with no host counterpart. */
+int cb_layer_add_dir(cb_layer_writer_t *w, const char *name, const cb_layer_attrs_t *attrs,
+                     cb_error_t **err);
+/* Directory entries for each ancestor of name that this writer has not
+ * written yet, outermost first ("a/b/c" -> "a", "a/b"). */
+int cb_layer_add_parents(cb_layer_writer_t *w, const char *name, const cb_layer_attrs_t *attrs,
+                         cb_error_t **err);
+/* A regular file whose content is data (heredocs). */
+int cb_layer_add_file_data(cb_layer_writer_t *w, const char *name, const void *data, size_t n,
+                           const cb_layer_attrs_t *attrs, cb_error_t **err);
+/* OCI whiteouts: "a/b" writes "a/.wh.b" (b is deleted from lower layers);
+ * the opaque marker "dir/.wh..wh..opq" hides all lower content of dir. */
+int cb_layer_add_whiteout(cb_layer_writer_t *w, const char *name, cb_error_t **err);
+int cb_layer_add_opaque(cb_layer_writer_t *w, const char *dir, cb_error_t **err);
+
+int cb_layer_writer_finish(cb_layer_writer_t *w, cb_layer_result_t *res, cb_error_t **err);
+void cb_layer_writer_free(cb_layer_writer_t *w);
+
+static inline void cb_layer_writer_freep(cb_layer_writer_t **w) {
+    cb_layer_writer_free(*w);
+}
+#define cb_autolayerwriter __attribute__((cleanup(cb_layer_writer_freep)))
+
+#endif
