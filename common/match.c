@@ -13,7 +13,7 @@
 
 #define BAD_PATTERN 2
 
-size_t cb_utf8_decode(const char *s, size_t len, int32_t *cp) {
+size_t cb_match_rune(const char *s, size_t len, int32_t *cp) {
     const unsigned char *u = (const unsigned char *)s;
     if (u[0] < 0x80) {
         *cp = u[0];
@@ -38,7 +38,7 @@ bad:
     return 1;
 }
 
-bool cb_utf8_is_space(int32_t cp) {
+bool cb_match_isspace(int32_t cp) {
     switch (cp) {
     case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
     case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029:
@@ -91,7 +91,7 @@ static int get_esc(span_t *chunk, int32_t *r) {
             return BAD_PATTERN;
     }
     const unsigned char first = (unsigned char)chunk->p[0];
-    size_t w = cb_utf8_decode(chunk->p, chunk->n, r);
+    size_t w = cb_match_rune(chunk->p, chunk->n, r);
     bool invalid = w == 1 && first >= 0x80;
     chunk->p += w, chunk->n -= w;
     if (invalid || chunk->n == 0)
@@ -109,7 +109,7 @@ static int match_chunk(span_t chunk, span_t s, span_t *rest) {
         if (c == '[') {
             int32_t r = 0;
             if (!failed) {
-                size_t w = cb_utf8_decode(s.p, s.n, &r);
+                size_t w = cb_match_rune(s.p, s.n, &r);
                 s.p += w, s.n -= w;
             }
             chunk.p++, chunk.n--;
@@ -143,7 +143,7 @@ static int match_chunk(span_t chunk, span_t s, span_t *rest) {
                 int32_t r;
                 if (s.p[0] == '/')
                     failed = true;
-                size_t w = cb_utf8_decode(s.p, s.n, &r);
+                size_t w = cb_match_rune(s.p, s.n, &r);
                 s.p += w, s.n -= w;
             }
             chunk.p++, chunk.n--;

@@ -35,8 +35,8 @@ char *cb_path_clean(const char *path);
 /* Go's view of text, shared by the Go-compatible matchers and the shell lexer:
  * one rune of s[0..len) (len > 0) into *cp, returning its width; an invalid,
  * overlong or surrogate sequence reads as U+FFFD with width 1, as in Go. */
-size_t cb_utf8_decode(const char *s, size_t len, int32_t *cp);
+size_t cb_match_rune(const char *s, size_t len, int32_t *cp);
 /* Go's unicode.IsSpace (strings.TrimSpace trims these). */
-bool cb_utf8_is_space(int32_t cp);
+bool cb_match_isspace(int32_t cp);
 
 #endif

@@ -8,7 +8,7 @@
 #include "parser/expand_internal.h"
 
 size_t cb_rune_decode(const char *s, size_t len, int32_t *cp) {
-    return cb_utf8_decode(s, len, cp);
+    return cb_match_rune(s, len, cp);
 }
 
 void cb_rune_put(cb_buf_t *b, int32_t cp) {
@@ -38,7 +38,7 @@ void cb_rune_put(cb_buf_t *b, int32_t cp) {
 }
 
 bool cb_rune_is_space(int32_t cp) {
-    return cb_utf8_is_space(cp);
+    return cb_match_isspace(cp);
 }
 
 bool cb_rune_is_digit(int32_t cp) {
