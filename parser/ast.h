@@ -21,6 +21,7 @@ typedef struct cb_heredoc {
     char *content; /* the body, each line ending in '\n'; tabs stripped for <<- */
     bool expand;   /* false when the delimiter was quoted ('EOF' or "EOF") */
     bool chomp;    /* <<- form */
+    unsigned int fd; /* "3<<EOF" gives 3; 0 when no descriptor is written */
 } cb_heredoc_t;
 
 typedef struct cb_node {
@@ -28,9 +29,13 @@ typedef struct cb_node {
     char *original;  /* the logical line as written, continuations joined */
     cb_strv_t flags; /* "--name=value" or "--name", as written, in order */
     cb_strv_t args;  /* arguments as the keyword's line parser split them */
+    /* Byte lengths of args, only when an exec-form (JSON) element holds a
+     * NUL ("\u0000"): args are C strings and stop at the NUL, the dump does
+     * not. NULL otherwise. */
+    size_t *arg_lens;
     bool json;       /* exec (JSON array) form for RUN/CMD/ENTRYPOINT/SHELL/ADD/COPY/VOLUME/HEALTHCHECK */
     struct cb_node *child; /* ONBUILD's nested instruction, else NULL */
-    cb_heredoc_t *heredocs;
+    cb_heredoc_t *heredocs; /* RUN/COPY/ADD (or ONBUILD of one) in shell form */
     size_t nheredocs;
     int start_line; /* 1-based, first line of the instruction */
     int end_line;   /* last line, continuation and heredoc bodies included */
