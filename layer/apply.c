@@ -21,6 +21,7 @@ typedef struct stream {
     struct archive *outer;
     cb_sha256_t *hash;
     uint64_t size;
+    uint64_t in_size; /* bytes from the source, compressed */
     cb_error_t *cb_err; /* set by our callbacks, reported by the caller */
     unsigned char in[CB_APPLY_CHUNK];
     unsigned char out[CB_APPLY_CHUNK];
@@ -33,6 +34,7 @@ static la_ssize_t outer_read(struct archive *a, void *ctx, const void **buf) {
         archive_set_error(a, EIO, "layer source failed");
         return -1;
     }
+    s->in_size += got;
     *buf = s->in;
     return (la_ssize_t)got;
 }
@@ -134,12 +136,10 @@ int cb_layer_apply(int target_dirfd, cb_layer_source_fn source, void *source_ctx
     archive_read_support_filter_lzma(s->outer);
     archive_read_support_format_raw(s->outer);
     archive_read_support_format_tar(ap.tar);
-    if (archive_read_open(s->outer, s, NULL, outer_read, NULL) != ARCHIVE_OK) {
-        stream_error(s, s->outer, err, "reading layer%s", "");
-        goto out;
-    }
-    int r = archive_read_next_header(s->outer, &e);
-    if (r == ARCHIVE_EOF) {
+    int r = archive_read_open(s->outer, s, NULL, outer_read, NULL);
+    if (r == ARCHIVE_OK)
+        r = archive_read_next_header(s->outer, &e);
+    if ((r == ARCHIVE_EOF || r == ARCHIVE_FATAL) && s->in_size == 0 && s->cb_err == NULL) {
         cb_error_kind_set(err, CB_ERR_INTEGRITY, "layer is empty (not even a tar end marker)");
         goto out;
     }
@@ -169,8 +169,9 @@ int cb_layer_apply(int target_dirfd, cb_layer_source_fn source, void *source_ctx
         if (s->opts->max_size && archive_entry_size(e) > 0 &&
             (uint64_t)archive_entry_size(e) > s->opts->max_size) {
             cb_error_kind_set(err, CB_ERR_INTEGRITY,
-                              "entry '%s': size %lld is larger than the layer limit",
-                              name, (long long)archive_entry_size(e));
+                              "entry '%s': size %lld is larger than the limit of %llu bytes",
+                              name, (long long)archive_entry_size(e),
+                              (unsigned long long)s->opts->max_size);
             goto out;
         }
         if (apply_one(&ap, e, err) < 0) {

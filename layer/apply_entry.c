@@ -167,7 +167,7 @@ static int make_hardlink(cb_applier_t *ap, int dirfd, const char *base, const ch
                          cb_error_t **err) {
     cb_autofree char *target = NULL;
     if (cb_layer_name_clean(link, false, &target, err) < 0)
-        return cb_error_wrap(err, "hardlink target");
+        return cb_error_wrap(err, "hardlink target '%s'", link);
     if (target[0] == '\0')
         return cb_error_kind_set(err, CB_ERR_INTEGRITY, "hardlink to the target root");
     cb_autofree char *tdir = NULL;

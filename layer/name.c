@@ -6,7 +6,7 @@
 
 int cb_layer_name_clean(const char *name, bool allow_absolute, char **out, cb_error_t **err) {
     if (name[0] == '/' && !allow_absolute)
-        return cb_error_kind_set(err, CB_ERR_INTEGRITY, "'%s': absolute name", name);
+        return cb_error_kind_set(err, CB_ERR_INTEGRITY, "absolute name");
     cb_autobuf cb_buf_t b = CB_BUF_INIT;
     const char *p = name;
     while (*p) {
@@ -15,7 +15,7 @@ int cb_layer_name_clean(const char *name, bool allow_absolute, char **out, cb_er
         const char *end = strchrnul(p, '/');
         size_t n = (size_t)(end - p);
         if (n == 2 && p[0] == '.' && p[1] == '.')
-            return cb_error_kind_set(err, CB_ERR_INTEGRITY, "'%s': '..' component", name);
+            return cb_error_kind_set(err, CB_ERR_INTEGRITY, "'..' component");
         if (n > 0 && !(n == 1 && p[0] == '.')) {
             if (b.len)
                 cb_buf_putc(&b, '/');

@@ -12,7 +12,8 @@
 #include "common/error.h"
 
 /* Cleans name into *out (caller frees). ".." anywhere is an error; a leading
- * "/" is an error unless allow_absolute. */
+ * "/" is an error unless allow_absolute. The error does not repeat the name:
+ * callers wrap it with their context. */
 int cb_layer_name_clean(const char *name, bool allow_absolute, char **out, cb_error_t **err);
 
 /* Splits a canonical non-empty name at its last '/': *dir gets the parent

@@ -61,7 +61,7 @@ int cb_layer_add_tree(cb_layer_writer_t *w, const char *name, int dirfd, const c
                       const cb_layer_attrs_t *attrs, cb_error_t **err) {
     cb_autofree char *clean = NULL;
     if (cb_layer_name_clean(name, true, &clean, err) < 0)
-        return cb_error_wrap(err, "layer: entry name");
+        return cb_error_wrap(err, "layer: entry name '%s'", name);
     cb_autoclose int top = -1;
     if (clean[0] == '\0') {
         top = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -32,16 +32,18 @@ struct cb_layer_writer {
     bool failed, finished;
 };
 
+/* A sink failure is recorded, not returned to libarchive: a write handle in
+ * the FATAL state leaks its client buffer when freed (libarchive 3.6), so
+ * the handle keeps running and its later bytes are dropped. Every libarchive
+ * call below checks w->cb_err afterwards. */
 static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n) {
+    (void)a;
     cb_layer_writer_t *w = ctx;
-    if (w->failed)
-        return (la_ssize_t)n; /* freeing a dead writer: the sink gets nothing more */
+    if (w->failed || w->cb_err)
+        return (la_ssize_t)n;
     cb_sha256_update(w->tar_hash, buf, n);
     w->tar_size += n;
-    if (cb_layer_compressor_write(w->comp, buf, n, &w->cb_err) < 0) {
-        archive_set_error(a, EIO, "layer sink failed");
-        return -1;
-    }
+    cb_layer_compressor_write(w->comp, buf, n, &w->cb_err);
     return (la_ssize_t)n;
 }
 
@@ -178,14 +180,14 @@ static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, co
                        cb_error_t **err) {
     /* Copied: the tar writer may rewrite the entry's name ("dir/"). */
     cb_autofree char *name = cb_xstrdup(archive_entry_pathname(e));
-    if (archive_write_header(w->tar, e) != ARCHIVE_OK)
+    if (archive_write_header(w->tar, e) != ARCHIVE_OK || w->cb_err)
         return writer_fail(w, err, "cannot write header for", name);
     w->entries++;
     if (archive_entry_filetype(e) == AE_IFDIR)
         cb_pathset_add(&w->dirs, name);
     int64_t left = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
     if (data) {
-        if (left > 0 && archive_write_data(w->tar, data, (size_t)left) < 0)
+        if (left > 0 && (archive_write_data(w->tar, data, (size_t)left) < 0 || w->cb_err))
             return writer_fail(w, err, "cannot write data of", name);
         return 0;
     }
@@ -205,7 +207,7 @@ static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, co
             w->failed = true;
             return cb_error_set(err, 0, "layer: '%s' shrank while being read", name);
         }
-        if (archive_write_data(w->tar, buf, (size_t)n) < 0)
+        if (archive_write_data(w->tar, buf, (size_t)n) < 0 || w->cb_err)
             return writer_fail(w, err, "cannot write data of", name);
         left -= n;
     }
@@ -286,7 +288,7 @@ int cb_layer_add_path(cb_layer_writer_t *w, const char *name, int dirfd, const c
                       const cb_layer_attrs_t *attrs, cb_error_t **err) {
     cb_autofree char *clean = NULL;
     if (cb_layer_name_clean(name, true, &clean, err) < 0)
-        return cb_error_wrap(err, "layer: entry name");
+        return cb_error_wrap(err, "layer: entry name '%s'", name);
     if (clean[0] == '\0')
         return cb_error_set(err, 0, "layer: empty entry name for '%s'", path);
     return cb_layer_add_at(w, dirfd, path, clean, attrs, NULL, err);
@@ -301,7 +303,7 @@ static int add_synthetic(cb_layer_writer_t *w, const char *name, mode_t type, mo
         return -1;
     cb_autofree char *clean = NULL;
     if (cb_layer_name_clean(name, true, &clean, err) < 0)
-        return cb_error_wrap(err, "layer: entry name");
+        return cb_error_wrap(err, "layer: entry name '%s'", name);
     if (clean[0] == '\0')
         return cb_error_set(err, 0, "layer: empty entry name");
     struct archive_entry *t = archive_entry_new();
@@ -326,7 +328,7 @@ int cb_layer_add_parents(cb_layer_writer_t *w, const char *name, const cb_layer_
                          cb_error_t **err) {
     cb_autofree char *clean = NULL;
     if (cb_layer_name_clean(name, true, &clean, err) < 0)
-        return cb_error_wrap(err, "layer: entry name");
+        return cb_error_wrap(err, "layer: entry name '%s'", name);
     for (char *p = strchr(clean, '/'); p; p = strchr(p + 1, '/')) {
         *p = '\0';
         int r = cb_pathset_has(&w->dirs, clean) ? 0 : cb_layer_add_dir(w, clean, attrs, err);
@@ -345,7 +347,7 @@ int cb_layer_add_file_data(cb_layer_writer_t *w, const char *name, const void *d
 int cb_layer_add_whiteout(cb_layer_writer_t *w, const char *name, cb_error_t **err) {
     cb_autofree char *clean = NULL;
     if (cb_layer_name_clean(name, true, &clean, err) < 0)
-        return cb_error_wrap(err, "layer: whiteout");
+        return cb_error_wrap(err, "layer: whiteout '%s'", name);
     if (clean[0] == '\0')
         return cb_error_set(err, 0, "layer: cannot white out the layer root");
     cb_autofree char *dir = NULL;
@@ -357,7 +359,7 @@ int cb_layer_add_whiteout(cb_layer_writer_t *w, const char *name, cb_error_t **e
 int cb_layer_add_opaque(cb_layer_writer_t *w, const char *dir, cb_error_t **err) {
     cb_autofree char *clean = NULL;
     if (cb_layer_name_clean(dir, true, &clean, err) < 0)
-        return cb_error_wrap(err, "layer: opaque directory");
+        return cb_error_wrap(err, "layer: opaque directory '%s'", dir);
     cb_autofree char *wh = cb_xasprintf("%s%s.wh..wh..opq", clean, clean[0] ? "/" : "");
     return add_synthetic(w, wh, AE_IFREG, 0, NULL, 0, NULL, err);
 }
@@ -365,7 +367,7 @@ int cb_layer_add_opaque(cb_layer_writer_t *w, const char *dir, cb_error_t **err)
 int cb_layer_writer_finish(cb_layer_writer_t *w, cb_layer_result_t *res, cb_error_t **err) {
     if (check_live(w, err) < 0)
         return -1;
-    if (archive_write_close(w->tar) != ARCHIVE_OK)
+    if (archive_write_close(w->tar) != ARCHIVE_OK || w->cb_err)
         return writer_fail(w, err, "cannot finish", "tar");
     if (cb_layer_compressor_finish(w->comp, err) < 0) {
         w->failed = true;

@@ -236,3 +236,21 @@ bool have_user_xattrs(const char *dir) {
     free(p);
     return ok;
 }
+
+void compress_buf(const cb_buf_t *in, int filter, cb_buf_t *out) {
+    struct archive *a = archive_write_new();
+    assert_int_equal(archive_write_set_format_raw(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_add_filter(a, filter), ARCHIVE_OK);
+    /* No zero padding after the compressed stream (zstd would reject it). */
+    assert_int_equal(archive_write_set_bytes_in_last_block(a, 1), ARCHIVE_OK);
+    assert_int_equal(archive_write_open2(a, out, NULL, tar_out, NULL, NULL), ARCHIVE_OK);
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, "data");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_size(e, (int64_t)in->len);
+    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+    assert_int_equal(archive_write_data(a, in->data, in->len), (la_ssize_t)in->len);
+    archive_entry_free(e);
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+}

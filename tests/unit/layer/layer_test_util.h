@@ -39,6 +39,9 @@ typedef struct tar_spec {
 /* filter: 0 none, or an ARCHIVE_FILTER_* code (gzip, bzip2, xz, zstd). */
 void tar_build(cb_buf_t *out, const tar_spec_t *specs, size_t n, int filter);
 
+/* in compressed with an ARCHIVE_FILTER_* code, byte for byte. */
+void compress_buf(const cb_buf_t *in, int filter, cb_buf_t *out);
+
 /* One line per entry of a tar in memory: "<type> <name>[ -> target] <perm>
  * <uid>:<gid> <size> <mtime>", type as in tar_spec_t. */
 void tar_list(const cb_buf_t *tar, cb_strv_t *lines);

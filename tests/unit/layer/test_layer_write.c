@@ -70,7 +70,8 @@ static char *make_tree(bool *xattrs) {
         struct timespec ts[2] = {{.tv_sec = 1500000000}, {.tv_sec = 1500000000}};
         if (strcmp(names[i], "dir-b") == 0)
             ts[1].tv_sec = ts[0].tv_sec = 4000000000;
-        assert_int_equal(utimensat(AT_FDCWD, cb_xasprintf("%s/%s", root, names[i]), ts, 0), 0);
+        cb_autofree char *np = cb_xasprintf("%s/%s", root, names[i]);
+        assert_int_equal(utimensat(AT_FDCWD, np, ts, 0), 0);
     }
     p = cb_xasprintf("%s/link", root);
     struct timespec lts[2] = {{.tv_sec = 1500000000}, {.tv_sec = 1500000000}};
@@ -171,6 +172,7 @@ static void test_deterministic_and_clamped(void **state) {
     write_tree(root, &opts, &one, &r1);
     /* atime and ctime change; the layer must not. */
     cb_autofree char *a = read_file_str(root, "a.txt");
+    assert_string_equal(a, "hello\n");
     cb_autofree char *tool = cb_xasprintf("%s/bin/tool", root);
     assert_int_equal(chmod(tool, 04755), 0);
     write_tree(root, &opts, &two, &r2);
@@ -258,11 +260,10 @@ static void test_overrides_and_single_paths(void **state) {
     cb_autofree char *dir = cb_xasprintf("%s/dir", root);
     assert_int_equal(cb_layer_add_tree(w, "/srv/copy", AT_FDCWD, dir, &chown, &err), 0);
     /* A single path, a symlink: stored as a symlink, never followed. */
-    assert_int_equal(cb_layer_add_path(w, "lnk", AT_FDCWD, cb_xasprintf("%s/link", root), NULL,
-                                       &err), 0);
+    cb_autofree char *lnk = cb_xasprintf("%s/link", root), *sock = cb_xasprintf("%s/sock", root);
+    assert_int_equal(cb_layer_add_path(w, "lnk", AT_FDCWD, lnk, NULL, &err), 0);
     /* A socket adds nothing. */
-    assert_int_equal(cb_layer_add_path(w, "s", AT_FDCWD, cb_xasprintf("%s/sock", root), NULL,
-                                       &err), 0);
+    assert_int_equal(cb_layer_add_path(w, "s", AT_FDCWD, sock, NULL, &err), 0);
     cb_layer_result_t res;
     assert_int_equal(cb_layer_writer_finish(w, &res, &err), 0);
     cb_autostrv cb_strv_t lines = CB_STRV_INIT;
@@ -299,7 +300,7 @@ static void test_errors(void **state) {
         err = NULL;
         assert_true(cb_layer_add_dir(w, "a/../../b", NULL, &err) < 0);
         cb_autofree char *msg2 = cb_error_message(err);
-        assert_non_null(strstr(msg2, "'..'"));
+        assert_string_equal(msg2, "layer: entry name 'a/../../b': '..' component");
     }
     {
         /* The sink's own error comes back, and the writer stays dead. */
@@ -308,9 +309,10 @@ static void test_errors(void **state) {
         cb_autolayerwriter cb_layer_writer_t *w = NULL;
         assert_int_equal(cb_layer_writer_new(&w, NULL, failing_sink, NULL, &err), 0);
         int r = 0;
+        cb_autofree char *big = cb_xasprintf("%s/big", root);
         for (int i = 0; i < 100 && r == 0; i++) {
             cb_autofree char *name = cb_xasprintf("f%d", i);
-            r = cb_layer_add_path(w, name, AT_FDCWD, cb_xasprintf("%s/big", root), NULL, &err);
+            r = cb_layer_add_path(w, name, AT_FDCWD, big, NULL, &err);
         }
         if (r == 0)
             r = cb_layer_writer_finish(w, &(cb_layer_result_t){0}, &err);
