@@ -72,12 +72,31 @@ struct tag_arg {
     const cb_oci_descriptor_t *desc;
 };
 
+/* Removes untagged entries for `digest`. */
+static void remove_untagged(json_t *manifests, const char *digest) {
+    for (size_t i = 0; i < json_array_size(manifests);) {
+        const json_t *e = json_array_get(manifests, i);
+        const char *d = json_string_value(json_object_get(e, "digest"));
+        if (entry_name(e) == NULL && d && strcmp(d, digest) == 0)
+            json_array_remove(manifests, i);
+        else
+            i++;
+    }
+}
+
 static int tag_edit(json_t *manifests, void *arg, cb_error_t **err) {
     struct tag_arg *a = arg;
-    remove_name(manifests, a->name);
+    if (a->name)
+        remove_name(manifests, a->name);
+    else
+        remove_untagged(manifests, a->desc->digest);
     cb_oci_descriptor_t d;
     cb_oci_descriptor_copy(&d, a->desc);
     cb_oci_descriptor_set_annotation(&d, CB_ANNOTATION_REF_NAME, a->name);
+    if (d.annotations && json_object_size(d.annotations) == 0) {
+        json_decref(d.annotations);
+        d.annotations = NULL;
+    }
     json_array_append_new(manifests, cb_oci_descriptor_encode(&d));
     cb_oci_descriptor_clear(&d);
     (void)err;
@@ -86,16 +105,24 @@ static int tag_edit(json_t *manifests, void *arg, cb_error_t **err) {
 
 int cb_index_tag(const cb_store_t *s, const char *name, const cb_oci_descriptor_t *manifest,
                  cb_error_t **err) {
+    if (name == NULL)
+        return cb_error_kind_set(err, CB_ERR_INTERNAL, "tag: no name");
+    return cb_index_put(s, name, manifest, err);
+}
+
+int cb_index_put(const cb_store_t *s, const char *name, const cb_oci_descriptor_t *manifest,
+                 cb_error_t **err) {
     cb_autofree char *norm = NULL;
-    if (cb_refname_normalize(name, &norm, err) < 0)
+    if (name && cb_refname_normalize(name, &norm, err) < 0)
         return -1;
     if (!cb_digest_valid(manifest->digest) ||
         !(cb_oci_is_manifest_type(manifest->media_type) ||
           cb_oci_is_index_type(manifest->media_type)))
-        return cb_error_kind_set(err, CB_ERR_INTERNAL, "tag %s: not a manifest descriptor", name);
+        return cb_error_kind_set(err, CB_ERR_INTERNAL, "tag %s: not a manifest descriptor",
+                                 name ? name : manifest->digest);
     struct tag_arg a = {norm, manifest};
     if (edit_index(s, tag_edit, &a, err) < 0)
-        return cb_error_wrap(err, "tag %s", norm);
+        return cb_error_wrap(err, "tag %s", norm ? norm : manifest->digest);
     return 0;
 }
 

@@ -25,6 +25,10 @@ typedef struct cb_index_entry {
  * descriptor's own annotations are kept, ref.name set. */
 int cb_index_tag(const cb_store_t *s, const char *name, const cb_oci_descriptor_t *manifest,
                  cb_error_t **err);
+/* Adds the manifest under `name`, or without a name when name is NULL (an
+ * untagged entry for the same digest is then replaced, not repeated). */
+int cb_index_put(const cb_store_t *s, const char *name, const cb_oci_descriptor_t *manifest,
+                 cb_error_t **err);
 /* The descriptor a name points at; an input error naming the image when
  * there is no such name. */
 int cb_index_resolve(const cb_store_t *s, const char *name, cb_oci_descriptor_t *out,

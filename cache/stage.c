@@ -1,0 +1,63 @@
+#include "cache/stage.h"
+
+#include <stdlib.h>
+
+#include "common/util.h"
+
+static void push(cb_stage_t *st, cb_blob_writer_t *w) {
+    st->writers = cb_xrealloc(st->writers, (st->n + 1) * sizeof *st->writers);
+    st->writers[st->n++] = w;
+}
+
+int cb_stage_bytes(cb_stage_t *st, const void *data, size_t len, const char *digest,
+                   char *digest_out, cb_error_t **err) {
+    cb_blob_writer_t *w;
+    if (cb_blob_begin(st->store, &w, err) < 0)
+        return -1;
+    if (cb_blob_write(w, data, len, err) < 0 ||
+        cb_blob_seal(w, digest, digest ? (int64_t)len : -1, digest_out, NULL, err) < 0) {
+        cb_blob_abort(w);
+        return -1;
+    }
+    push(st, w);
+    return 0;
+}
+
+int cb_stage_copy(cb_stage_t *st, const cb_store_t *src, const cb_oci_descriptor_t *d,
+                  cb_error_t **err) {
+    if (cb_blob_exists(st->store, d->digest))
+        return 0;
+    cb_blob_writer_t *w;
+    if (cb_blob_begin(st->store, &w, err) < 0)
+        return -1;
+    if (cb_blob_copy_to(src, d->digest, d->size, cb_blob_sink, w, err) < 0 ||
+        cb_blob_seal(w, d->digest, d->size, NULL, NULL, err) < 0) {
+        cb_blob_abort(w);
+        return -1;
+    }
+    push(st, w);
+    return 0;
+}
+
+int cb_stage_commit(cb_stage_t *st, cb_error_t **err) {
+    int r = 0;
+    /* In order: layers and config before the manifest that names them. */
+    for (size_t i = 0; i < st->n; i++) {
+        if (r < 0)
+            cb_blob_abort(st->writers[i]);
+        else
+            r = cb_blob_commit(st->writers[i], NULL, -1, NULL, NULL, err);
+    }
+    free(st->writers);
+    st->writers = NULL;
+    st->n = 0;
+    return r;
+}
+
+void cb_stage_abort(cb_stage_t *st) {
+    for (size_t i = 0; i < st->n; i++)
+        cb_blob_abort(st->writers[i]);
+    free(st->writers);
+    st->writers = NULL;
+    st->n = 0;
+}
