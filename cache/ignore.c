@@ -28,6 +28,7 @@ typedef struct range {
 
 typedef struct tok {
     enum tok_kind kind;
+    size_t wild;      /* index among the wildcard tokens */
     int32_t cp;       /* TOK_LIT */
     bool negated;     /* TOK_CLASS */
     range_t *ranges;  /* TOK_CLASS */
@@ -40,6 +41,7 @@ typedef struct pattern {
     enum match_type type;
     tok_t *toks;
     size_t ntoks;
+    size_t nwild; /* TOK_STAR, TOK_DIRS and TOK_REST: the only memoised tokens */
 } pattern_t;
 
 struct cb_ignore {
@@ -159,12 +161,17 @@ static void compile(pattern_t *p) {
         }
     }
     free(r.cp);
+    for (size_t i = 0; i < p->ntoks; i++) {
+        enum tok_kind k = p->toks[i].kind;
+        if (k == TOK_STAR || k == TOK_DIRS || k == TOK_REST)
+            p->toks[i].wild = p->nwild++;
+    }
 }
 
 typedef struct matcher {
     const pattern_t *p;
     const runes_t *s;
-    signed char *memo; /* (ntoks + 1) x (n + 1): -1 unknown, 0 no, 1 yes */
+    signed char *memo; /* nwild x (n + 1): -1 unknown, 0 no, 1 yes */
 } matcher_t;
 
 static bool class_has(const tok_t *t, int32_t c) {
@@ -176,26 +183,36 @@ static bool class_has(const tok_t *t, int32_t c) {
 
 static bool match_from(matcher_t *m, size_t ti, size_t pos) {
     const runes_t *s = m->s;
+    /* Single-rune tokens are walked in a loop: recursion only at wildcards. */
+    for (; ti < m->p->ntoks; ti++) {
+        const tok_t *t = &m->p->toks[ti];
+        if (t->kind == TOK_BOL) {
+            if (pos != 0)
+                return false;
+            continue;
+        }
+        if (t->kind != TOK_LIT && t->kind != TOK_ANY && t->kind != TOK_CLASS)
+            break;
+        if (pos >= s->n)
+            return false;
+        int32_t c = s->cp[pos++];
+        if ((t->kind == TOK_LIT && c != t->cp) || (t->kind == TOK_ANY && c == '/') ||
+            (t->kind == TOK_CLASS && !class_has(t, c)))
+            return false;
+    }
     if (ti == m->p->ntoks)
         return pos == s->n;
-    signed char *slot = &m->memo[ti * (s->n + 1) + pos];
+    const tok_t *t = &m->p->toks[ti];
+    signed char *slot = &m->memo[t->wild * (s->n + 1) + pos];
     if (*slot >= 0)
         return *slot;
-    const tok_t *t = &m->p->toks[ti];
     bool ok = false;
     switch (t->kind) {
     case TOK_LIT:
-        ok = pos < s->n && s->cp[pos] == t->cp && match_from(m, ti + 1, pos + 1);
-        break;
     case TOK_ANY:
-        ok = pos < s->n && s->cp[pos] != '/' && match_from(m, ti + 1, pos + 1);
-        break;
     case TOK_CLASS:
-        ok = pos < s->n && class_has(t, s->cp[pos]) && match_from(m, ti + 1, pos + 1);
-        break;
     case TOK_BOL:
-        ok = pos == 0 && match_from(m, ti + 1, pos);
-        break;
+        break; /* handled above */
     case TOK_STAR:
         for (size_t k = pos; !ok; k++) {
             ok = match_from(m, ti + 1, k);
@@ -240,7 +257,7 @@ static bool pattern_matches(const pattern_t *p, const char *path, size_t len) {
     }
     runes_t s;
     runes_decode(&s, path, len);
-    size_t cells = (p->ntoks + 1) * (s.n + 1);
+    size_t cells = (p->nwild + 1) * (s.n + 1);
     matcher_t m = {p, &s, cb_xmalloc(cells)};
     memset(m.memo, -1, cells);
     bool ok = match_from(&m, 0, 0);

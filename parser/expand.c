@@ -17,7 +17,12 @@ typedef struct lexer {
     bool raw_escapes;
     const cb_env_t *env;
     const cb_expand_opts_t *opts;
+    int depth; /* of nested ${...} */
 } lexer_t;
+
+/* Go's growable stacks make BuildKit's recursion unbounded; ours is not, so
+ * absurd nesting is refused instead of overflowing the stack. */
+#define MAX_NESTING 256
 
 /* Word splitting state (BuildKit's wordsStruct): `in_word` can be true while
  * `word` is empty (after ""), which matters for where a space ends a word. */
@@ -102,6 +107,7 @@ static const char *lookup(const lexer_t *lx, const char *name) {
 
 static int process_stop_on(lexer_t *lx, int32_t stop, bool raw_escapes, cb_buf_t *out,
                            words_t *words, cb_error_t **err);
+static int process_brace(lexer_t *lx, cb_buf_t *out, cb_error_t **err);
 
 /* A name after $ or ${: a run of digits (positional parameter), one special
  * parameter character, or letters, digits and '_'. Empty when none. */
@@ -204,6 +210,18 @@ static int process_dollar(lexer_t *lx, cb_buf_t *out, cb_error_t **err) {
         return 0;
     }
     next(lx);
+    if (lx->depth >= MAX_NESTING)
+        return cb_error_kind_set(err, CB_ERR_SYNTAX, "${...} nested more than %d deep",
+                                 MAX_NESTING);
+    lx->depth++;
+    int r = process_brace(lx, out, err);
+    lx->depth--;
+    return r;
+}
+
+/* After "${": the name, the operator and its operands, up to the '}'. */
+static int process_brace(lexer_t *lx, cb_buf_t *out, cb_error_t **err) {
+    cb_autobuf cb_buf_t name = CB_BUF_INIT;
     switch (peek(lx)) {
     case CB_RUNE_EOF:
         return syntax(err, "syntax error: missing '}'");

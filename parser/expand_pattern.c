@@ -2,9 +2,10 @@
  *
  * BuildKit turns the pattern into a Go regular expression (`*` -> `.*` or
  * `.*?`, `?` -> `.`, everything else literal; no bracket expressions) and uses
- * leftmost-first matching. We match the same three token kinds directly with a
- * memoised backtracking matcher that explores alternatives in the regex
- * engine's order of preference, so the chosen match is the one Go picks. Like
+ * leftmost-first matching. We match the same three token kinds directly,
+ * choosing among a star's alternatives in the regex engine's order of
+ * preference (per-star tables, so cost stays stars x value length), so the
+ * chosen match is the one Go picks. Like
  * Go's `.`, neither `*` nor `?` matches a newline. The suffix operators match a
  * reversed pattern against the reversed value, as BuildKit does, because a
  * leftmost search cannot find the shortest rightmost match.
@@ -75,47 +76,77 @@ typedef struct matcher {
     const int32_t *s;
     size_t n;
     bool greedy;
-    ssize_t *memo; /* (pat->n + 1) x (n + 1); -2 = not computed, -1 = no match */
+    size_t *star_index; /* token -> its number among the stars */
+    ssize_t **best;     /* per star, lazily: preferred match end for each start */
+    size_t nstars;
 } matcher_t;
 
-/* End of the preferred match of toks[ti..] starting at pos, or -1. */
-static ssize_t match_at(matcher_t *m, size_t ti, size_t pos) {
-    if (ti == m->pat->n)
-        return (ssize_t)pos;
-    ssize_t *slot = &m->memo[ti * (m->n + 1) + pos];
-    if (*slot != -2)
+static ssize_t match_at(matcher_t *m, size_t ti, size_t pos);
+
+/* For star token ti, the preferred end from every start position. The star
+ * may take s[pos..k) for any k up to the next newline; greedy prefers the
+ * largest k from which the rest matches, lazy the smallest. One sweep from
+ * the right finds either, so a pattern costs O(stars x value length). */
+static ssize_t *star_table(matcher_t *m, size_t ti) {
+    ssize_t **slot = &m->best[m->star_index[ti]];
+    if (*slot)
         return *slot;
-    ssize_t r = -1;
-    const tok_t *t = &m->pat->toks[ti];
-    if (t->kind == TOK_STAR) {
-        size_t reach = pos;
-        while (reach < m->n && m->s[reach] != '\n')
-            reach++;
-        if (m->greedy) {
-            for (size_t k = reach + 1; k-- > pos && r < 0;)
-                r = match_at(m, ti + 1, k);
-        } else {
-            for (size_t k = pos; k <= reach && r < 0; k++)
-                r = match_at(m, ti + 1, k);
-        }
-    } else if (pos < m->n && m->s[pos] != '\n' &&
-               (t->kind == TOK_ANY || m->s[pos] == t->cp)) {
-        r = match_at(m, ti + 1, pos + 1);
+    ssize_t *rest = cb_xcalloc(m->n + 1, sizeof *rest);
+    for (size_t k = 0; k <= m->n; k++)
+        rest[k] = match_at(m, ti + 1, k);
+    ssize_t *best = cb_xcalloc(m->n + 1, sizeof *best);
+    ssize_t pick = -1;
+    for (size_t pos = m->n + 1; pos-- > 0;) {
+        if (pos == m->n || m->s[pos] == '\n')
+            pick = -1; /* the star cannot reach past this newline */
+        if (rest[pos] >= 0 && (!m->greedy || pick < 0))
+            pick = (ssize_t)pos;
+        best[pos] = pick >= 0 ? rest[pick] : -1;
     }
-    *slot = r;
-    return r;
+    free(rest);
+    *slot = best;
+    return best;
 }
 
-static void matcher_init(matcher_t *m, const pattern_t *pat, const int32_t *s, size_t n,
-                         bool greedy) {
-    m->pat = pat;
-    m->s = s;
-    m->n = n;
-    m->greedy = greedy;
-    size_t cells = (pat->n + 1) * (n + 1);
-    m->memo = cb_xmalloc(cells * sizeof *m->memo);
-    for (size_t i = 0; i < cells; i++)
-        m->memo[i] = -2;
+/* End of the preferred match of toks[ti..] starting at pos, or -1. Runs of
+ * single-rune tokens are walked in a loop. */
+static ssize_t match_at(matcher_t *m, size_t ti, size_t pos) {
+    for (; ti < m->pat->n && m->pat->toks[ti].kind != TOK_STAR; ti++, pos++) {
+        const tok_t *t = &m->pat->toks[ti];
+        if (pos >= m->n || m->s[pos] == '\n' || (t->kind == TOK_LIT && m->s[pos] != t->cp))
+            return -1;
+    }
+    if (ti == m->pat->n)
+        return (ssize_t)pos;
+    return star_table(m, ti)[pos];
+}
+
+/* Tables of (stars x value length) entries; refuse what would not fit. */
+#define MAX_CELLS ((size_t)1 << 24)
+
+static int matcher_init(matcher_t *m, const pattern_t *pat, const int32_t *s, size_t n,
+                        bool greedy, cb_error_t **err) {
+    *m = (matcher_t){.pat = pat, .s = s, .n = n, .greedy = greedy};
+    m->star_index = cb_xcalloc(pat->n + 1, sizeof *m->star_index);
+    for (size_t i = 0; i < pat->n; i++)
+        if (pat->toks[i].kind == TOK_STAR)
+            m->star_index[i] = m->nstars++;
+    if (m->nstars > 0 && m->nstars * (n + 1) > MAX_CELLS) {
+        free(m->star_index);
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "pattern with %zu wildcards against a %zu-character value is "
+                                 "too expensive to match",
+                                 m->nstars, n);
+    }
+    m->best = cb_xcalloc(m->nstars + 1, sizeof *m->best);
+    return 0;
+}
+
+static void matcher_free(matcher_t *m) {
+    for (size_t i = 0; i < m->nstars; i++)
+        free(m->best[i]);
+    free(m->best);
+    free(m->star_index);
 }
 
 /* Leftmost match starting at or after `from`: its start in *start, end returned. */
@@ -146,13 +177,15 @@ int cb_expand_trim_prefix(const char *value, const char *pattern, bool longest, 
     cb_runes_t v;
     cb_runes_decode(&v, value);
     matcher_t m;
-    matcher_init(&m, &pat, v.cp, v.n, longest);
-    ssize_t end = match_at(&m, 0, 0);
-    cb_buf_puts(out, end >= 0 ? value + v.off[end] : value);
-    free(m.memo);
+    int r = matcher_init(&m, &pat, v.cp, v.n, longest, err);
+    if (r == 0) {
+        ssize_t end = match_at(&m, 0, 0);
+        cb_buf_puts(out, end >= 0 ? value + v.off[end] : value);
+        matcher_free(&m);
+    }
     cb_runes_free(&v);
     pattern_free(&pat);
-    return 0;
+    return r;
 }
 
 int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest, cb_buf_t *out,
@@ -185,18 +218,20 @@ int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest, 
     for (size_t i = 0; i < v.n; i++)
         rv[i] = v.cp[v.n - 1 - i];
     matcher_t m;
-    matcher_init(&m, &pat, rv, v.n, longest);
-    ssize_t end = match_at(&m, 0, 0);
-    /* BuildKit round-trips the value through []rune here, so invalid UTF-8
-     * comes back as U+FFFD; we do the same. */
-    size_t keep = end >= 0 ? v.n - (size_t)end : v.n;
-    for (size_t i = 0; i < keep; i++)
-        cb_rune_put(out, v.cp[i]);
-    free(m.memo);
+    r = matcher_init(&m, &pat, rv, v.n, longest, err);
+    if (r == 0) {
+        ssize_t end = match_at(&m, 0, 0);
+        /* BuildKit round-trips the value through []rune here, so invalid
+         * UTF-8 comes back as U+FFFD; we do the same. */
+        size_t keep = end >= 0 ? v.n - (size_t)end : v.n;
+        for (size_t i = 0; i < keep; i++)
+            cb_rune_put(out, v.cp[i]);
+        matcher_free(&m);
+    }
     free(rv);
     cb_runes_free(&v);
     pattern_free(&pat);
-    return 0;
+    return r;
 }
 
 /* Go's Regexp.Expand for a regexp without groups: $0 / ${0} is the match,
@@ -250,7 +285,11 @@ int cb_expand_replace(const char *value, const char *pattern, const char *replac
     cb_runes_t v;
     cb_runes_decode(&v, value);
     matcher_t m;
-    matcher_init(&m, &pat, v.cp, v.n, true);
+    if (matcher_init(&m, &pat, v.cp, v.n, true, err) < 0) {
+        cb_runes_free(&v);
+        pattern_free(&pat);
+        return -1;
+    }
     if (!all) {
         size_t a;
         ssize_t b = match_search(&m, 0, &a);
@@ -283,7 +322,7 @@ int cb_expand_replace(const char *value, const char *pattern, const char *replac
         }
         cb_buf_puts(out, value + v.off[last]);
     }
-    free(m.memo);
+    matcher_free(&m);
     cb_runes_free(&v);
     pattern_free(&pat);
     return 0;

@@ -440,12 +440,54 @@ static void test_words_api(void **state) {
     cb_env_free(&env);
 }
 
+static char *repeat(const char *a, int n, const char *mid, const char *b) {
+    cb_buf_t w = CB_BUF_INIT;
+    for (int i = 0; i < n; i++)
+        cb_buf_puts(&w, a);
+    cb_buf_puts(&w, mid);
+    for (int i = 0; i < n; i++)
+        cb_buf_puts(&w, b);
+    return cb_buf_steal(&w);
+}
+
+/* Inputs a fuzzer would try: deep nesting is refused with an error instead of
+ * exhausting the stack, and backtracking patterns stay polynomial. */
+static void test_limits(void **state) {
+    (void)state;
+    cb_env_t env = CB_ENV_INIT;
+    char *out = NULL;
+    cb_autoerr cb_error_t *err = NULL;
+    cb_autofree char *ok = repeat("${U:-", 200, "x", "}");
+    assert_int_equal(cb_expand_word(ok, &env, NULL, &out, &err), 0);
+    assert_string_equal(out, "x");
+    free(out);
+    cb_autofree char *deep = repeat("${U:-", 5000, "x", "}");
+    assert_int_equal(cb_expand_word(deep, &env, NULL, &out, &err), -1);
+    char *m = cb_error_message(err);
+    assert_non_null(strstr(m, "nested more than 256 deep"));
+    free(m);
+
+    cb_autofree char *value = repeat("a", 20000, "", "");
+    cb_env_set(&env, "L", value);
+    cb_autofree char *lit = repeat("a", 19999, "", "");
+    cb_autofree char *word = cb_xasprintf("${L#%s}|${L##*a*a*a*a*a*b}|${L//a*a*a*b/x}|${L%%%%*a*a*a}",
+                                          lit);
+    cb_error_free(err);
+    err = NULL;
+    assert_int_equal(cb_expand_word(word, &env, NULL, &out, &err), 0);
+    cb_autofree char *want = cb_xasprintf("a|%s|%s|", value, value);
+    assert_string_equal(out, want);
+    free(out);
+    cb_env_free(&env);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env_var_vectors),   cmocka_unit_test(test_words_vectors),
         cmocka_unit_test(test_pattern_operators), cmocka_unit_test(test_modifiers_and_params),
         cmocka_unit_test(test_backtick_escape),   cmocka_unit_test(test_on_lookup),
         cmocka_unit_test(test_error_messages),    cmocka_unit_test(test_words_api),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
