@@ -87,9 +87,9 @@ int cb_layer_compressor_new(cb_layer_compressor_t **out, cb_layer_compression_t 
         if (c->zs && !ZSTD_isError(r))
             r = ZSTD_CCtx_setParameter(c->zs, ZSTD_c_checksumFlag, 1);
         if (c->zs == NULL || ZSTD_isError(r)) {
+            const char *why = c->zs ? ZSTD_getErrorName(r) : "out of memory";
             cb_layer_compressor_free(c);
-            return cb_error_kind_set(err, CB_ERR_LIBRARY, "zstd: cannot set up compressor: %s",
-                                     c->zs ? ZSTD_getErrorName(r) : "out of memory");
+            return cb_error_kind_set(err, CB_ERR_LIBRARY, "zstd: cannot set up compressor: %s", why);
         }
     }
     *out = c;
