@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# tests/bench/run-parse.sh [RUNS]
+# Builds bench_parse and cbuild optimised (build-bench at the top of the
+# checkout, or $CB_BENCH_BUILD_DIR) and prints the parser figures: time and
+# memory for 20,000, 40,000 and 80,000-line Containerfiles, then, when
+# hyperfine is installed, `cbuild parse` on the 20,000-line file end to end
+# (process start, read, parse, typed instructions, summary).
+# Figures only: nothing here passes or fails on time. See README.md.
+set -euo pipefail
+runs=${1:-30}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${CB_BENCH_BUILD_DIR:-$root/build-bench}
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build" -j2 --target bench_parse cbuild >"$build/bench.build.log" 2>&1 || {
+    grep -E 'error' "$build/bench.build.log" | head -20
+    echo "run-parse.sh: build failed (log: $build/bench.build.log)" >&2
+    exit 1
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "host: $(nproc) cpus, $(uname -r), $(${CC:-cc} --version | head -1)"
+"$build/tests/bench/bench_parse" -n "$runs" -o "$tmp/20k.Containerfile"
+
+if command -v hyperfine >/dev/null; then
+    echo
+    hyperfine --warmup 3 --runs "$runs" -N --style basic \
+        "$build/builder/cbuild parse -f $tmp/20k.Containerfile" 2>&1 | sed -n '/Time/,/Range/p'
+fi
