@@ -213,7 +213,10 @@ static json_t *instr_json(const cb_instr_t *in) {
         {
             json_t *h = json_object();
             json_object_set_new(h, "name", jstr(n->heredocs[i].name));
-            json_object_set_new(h, "content", jstr(n->heredocs[i].content));
+            bool copy = in->kind == CB_INSTR_COPY || in->kind == CB_INSTR_ADD;
+            const cb_strv_t *bodies = copy ? &((const cb_instr_copy_t *)in)->heredocs : NULL;
+            json_object_set_new(h, "content",
+                                jstr(bodies && i < bodies->len ? bodies->items[i] : n->heredocs[i].content));
             json_object_set_new(h, "expand", json_boolean(n->heredocs[i].expand));
             json_object_set_new(h, "chomp", json_boolean(n->heredocs[i].chomp));
             json_array_append_new(hs, h);

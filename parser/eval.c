@@ -289,7 +289,31 @@ static bool is_heredoc_source(const cb_node_t *n, const char *word) {
     return false;
 }
 
+/* A heredoc body is expanded like a word whose quotes are plain characters
+ * (BuildKit's SkipProcessQuotes, always with the backslash escape whatever
+ * the escape directive says): escaping every quote gets exactly that. */
+static int expand_heredoc(ectx_t *e, char **body, cb_error_t **err) {
+    cb_autobuf cb_buf_t raw = CB_BUF_INIT;
+    for (const char *p = *body; *p; p++) {
+        if (*p == '"' || *p == '\'')
+            cb_buf_putc(&raw, '\\');
+        cb_buf_putc(&raw, *p);
+    }
+    cb_expand_opts_t opts = e->opts;
+    opts.escape = '\\';
+    char *out = NULL;
+    if (cb_expand_word(cb_buf_str(&raw), &e->vars, &opts, &out, err) < 0)
+        return -1;
+    free(*body);
+    *body = out;
+    return 0;
+}
+
 static int eval_copy(ectx_t *e, cb_instr_copy_t *c, cb_error_t **err) {
+    const cb_node_t *n = c->base.node;
+    for (size_t i = 0; i < c->heredocs.len && i < n->nheredocs; i++)
+        if (n->heredocs[i].expand && expand_heredoc(e, &c->heredocs.items[i], err) < 0)
+            return cb_error_wrap(err, "heredoc %s", n->heredocs[i].name);
     for (size_t i = 0; i < c->sources.len; i++)
         if (!is_heredoc_source(c->base.node, c->sources.items[i]) &&
             expand_in_place(e, &c->sources.items[i], err) < 0)

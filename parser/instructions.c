@@ -263,6 +263,8 @@ static int parse_copy(const parse_req_t *req, cb_instr_t **out, cb_error_t **err
         cb_strv_push(&c->sources, n->args.items[i]);
     c->dest = cb_xstrdup(n->args.items[n->args.len - 1]);
     c->unpack = -1;
+    for (size_t i = 0; i < n->nheredocs; i++)
+        cb_strv_push(&c->heredocs, n->heredocs[i].content);
     /* Both tables start chown, chmod, link, exclude; then their own flags. */
     c->chown = flag_str(req, 0);
     c->chmod = flag_str(req, 1);
@@ -593,6 +595,7 @@ void cb_instr_free(cb_instr_t *in) {
         free(c->chmod);
         cb_strv_free(&c->excludes);
         free(c->checksum);
+        cb_strv_free(&c->heredocs);
         break;
     }
     case CB_INSTR_ENV:

@@ -109,6 +109,9 @@ typedef struct cb_instr_copy { /* COPY and ADD */
     char *checksum; /* ADD --checksum */
     bool keep_git_dir; /* ADD --keep-git-dir */
     int unpack;     /* ADD --unpack: -1 when not given, else 0/1 */
+    /* One body per node heredoc; eval expands those whose delimiter was
+     * unquoted (quotes stay as written, as BuildKit does). */
+    cb_strv_t heredocs;
 } cb_instr_copy_t;
 
 typedef struct cb_instr_kvs { /* ENV, LABEL */

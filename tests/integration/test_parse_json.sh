@@ -19,9 +19,11 @@ WORKDIR $OUT/$TARGETARCH
 RUN --mount=type=cache,target=/root/.cache,id=go-$TARGETARCH \
     --mount=type=secret,id=token,required \
     echo building $VERSION
-COPY <<EOF /etc/motd
-hello $VERSION
+COPY <<EOF <<'RAW' /etc/
+hello "$VERSION"
 EOF
+raw $VERSION
+RAW
 
 FROM scratch AS assets
 COPY README /README
@@ -72,7 +74,7 @@ check(j["build_order"] == [0, 1, 3], "build order keeps what the target needs: %
 check([s["kept"] for s in st] == [True, True, False, True], "kept stages")
 check(st[2]["base_stage"] == 0 and st[3]["base_stage"] is None, "base_stage")
 deps = [(d["stage"], d["via"], d["line"]) for d in st[3]["dependencies"]]
-check(deps == [(0, "COPY", 23), (1, "COPY", 24)], "final stage dependencies: %r" % deps)
+check(deps == [(0, "COPY", 25), (1, "COPY", 26)], "final stage dependencies: %r" % deps)
 
 b = st[0]["instructions"]
 check([i["keyword"] for i in b] == ["FROM", "ARG", "ARG", "ENV", "WORKDIR", "RUN", "COPY"], "keywords")
@@ -90,10 +92,11 @@ check(m[0]["type"] == "cache" and m[0]["target"] == "/root/.cache" and m[0]["id"
 check(m[1]["type"] == "secret" and m[1]["id"] == "token" and m[1]["target"] == "/run/secrets/token"
       and m[1]["required"] is True, "secret mount: %r" % m[1])
 h = b[6].get("heredocs", [])
-check(len(h) == 1 and h[0]["name"] == "EOF" and h[0]["content"] == "hello $VERSION\n" and h[0]["expand"],
-      "COPY heredoc: %r" % h)
-check(b[6]["args"] == ["<<EOF", "/etc/motd"], "COPY heredoc args: %r" % b[6]["args"])
-check(b[6]["start_line"] == 12 and b[6]["end_line"] == 14, "heredoc lines")
+check(len(h) == 2 and h[0]["name"] == "EOF" and h[0]["content"] == 'hello "3.20"\n' and h[0]["expand"]
+      and h[1]["name"] == "RAW" and h[1]["content"] == "raw $VERSION\n" and not h[1]["expand"],
+      "COPY heredocs: %r" % h)
+check(b[6]["args"] == ["<<EOF", "<<'RAW'", "/etc/"], "COPY heredoc args: %r" % b[6]["args"])
+check(b[6]["start_line"] == 12 and b[6]["end_line"] == 16, "heredoc lines")
 
 f = st[3]["instructions"]
 check(f[1]["args"] == ["/bin", "/usr/bin/"], "$OUT is not set in the final stage: %r" % f[1]["args"])

@@ -273,6 +273,27 @@ static void test_copy_and_expose_expansion(void **state) {
     assert_string_equal(((cb_instr_words_t *)instr(f, 0, 3))->words.items[0], "/data/src");
 }
 
+static void add_heredoc(cb_node_t *n, const char *name, const char *content, bool expand) {
+    n->heredocs = cb_xrealloc(n->heredocs, (n->nheredocs + 1) * sizeof *n->heredocs);
+    n->heredocs[n->nheredocs++] = (cb_heredoc_t){cb_xstrdup(name), cb_xstrdup(content), expand, false};
+}
+
+static void test_copy_heredoc_bodies(void **state) {
+    fixture_t *f = *state;
+    tb_add(&f->t, "from", NULL, "scratch");
+    tb_add(&f->t, "arg", NULL, "A=1");
+    cb_node_t *n = tb_add(&f->t, "copy", NULL, "<<EOF\n<<'RAW'\n/dst/");
+    add_heredoc(n, "EOF", "say \"$A\" '${A}' \\$A\n", true);
+    add_heredoc(n, "RAW", "keep $A\n", false);
+    eval_ok(f);
+    cb_instr_copy_t *c = (cb_instr_copy_t *)instr(f, 0, 1);
+    assert_string_equal(c->sources.items[0], "<<EOF"); /* heredoc sources are not words */
+    assert_string_equal(c->sources.items[1], "<<'RAW'");
+    assert_string_equal(c->heredocs.items[0], "say \"1\" '1' $A\n"); /* quotes kept, escapes processed */
+    assert_string_equal(c->heredocs.items[1], "keep $A\n");
+    assert_used(&c->base, "A=1");
+}
+
 static void test_target_prunes_evaluation(void **state) {
     fixture_t *f = *state;
     f->opts.target = "good";
@@ -366,6 +387,7 @@ int main(void) {
         T(test_image_env),
         T(test_run_args_proxy_and_mounts),
         T(test_copy_and_expose_expansion),
+        T(test_copy_heredoc_bodies),
         T(test_target_prunes_evaluation),
         T(test_eval_errors_have_locations),
         T(test_blank_base_and_bad_platform),
