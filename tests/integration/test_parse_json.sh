@@ -51,6 +51,7 @@ run() {
 run all.json --json --build-arg VERSION=3.20 --platform linux/arm64 "$tmp"
 run test.json --json --target TEST -f "$tmp/Containerfile" "$tmp"
 run summary.txt "$tmp"
+VERSION=3.21 run fromenv.json --json --build-arg VERSION --build-arg UNSET_IN_ENV "$tmp"
 [ "$fail" -eq 0 ] || exit 1
 
 python3 - "$tmp" <<'PY' || exit 1
@@ -113,6 +114,10 @@ t = json.load(open(tmp + "/test.json"))
 check(t["target"] == {"index": 2, "name": "test"}, "--target is case-insensitive")
 check(t["build_order"] == [0, 2], "--target test keeps build and test: %r" % t["build_order"])
 check(t["stages"][0]["base"] == "alpine:3.19", "default VERSION")
+
+e = json.load(open(tmp + "/fromenv.json"))
+check(e["stages"][0]["base"] == "alpine:3.21", "--build-arg NAME takes $NAME from the environment")
+check(e["warnings"] == [], "a --build-arg NAME not in the environment is dropped: %r" % e["warnings"])
 
 s = open(tmp + "/summary.txt").read()
 check("4 stages" in s and "(target)" in s and "(skipped)" in s, "summary: %r" % s)
