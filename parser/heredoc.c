@@ -81,7 +81,8 @@ int cb_heredoc_markers(const char *line, size_t n, cb_heredoc_marker_t **out, si
                                      "internal lexing of heredoc produced inconsistent results: %s",
                                      rest);
         }
-        *out = cb_xrealloc(*out, (*count + 1) * sizeof **out);
+        if ((*count & (*count - 1)) == 0) /* capacity doubles at powers of two */
+            *out = cb_xrealloc(*out, (*count ? 2 * *count : 1) * sizeof **out);
         cb_heredoc_marker_t *m = &(*out)[(*count)++];
         memset(m, 0, sizeof *m);
         m->doc.expand = count_quotes(plain.items[0]) == count_quotes(raw.items[0]);

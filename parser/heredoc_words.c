@@ -50,7 +50,8 @@ static void put(cb_buf_t *b, int32_t ch) {
 static void words_push(sh_t *L, sh_words_t *w) {
     size_t i = w->list.len;
     cb_strv_take(&w->list, cb_xstrndup(cb_buf_str(&L->wbuf), L->wbuf.len));
-    w->offs = cb_xrealloc(w->offs, (i + 1) * sizeof *w->offs);
+    if ((i & (i - 1)) == 0) /* capacity doubles at powers of two */
+        w->offs = cb_xrealloc(w->offs, (i ? 2 * i : 1) * sizeof *w->offs);
     w->offs[i] = L->wstart;
     cb_buf_truncate(&L->wbuf, 0);
     w->in_word = false;
@@ -69,10 +70,10 @@ static void add_char(sh_t *L, sh_words_t *w, int32_t ch, size_t at) {
             words_push(L, w);
         return;
     }
-    cb_buf_t one = CB_BUF_INIT;
-    put(&one, ch);
-    add_raw(L, w, one.data, one.len, at);
-    cb_buf_free(&one);
+    if (!w->in_word)
+        L->wstart = at;
+    put(&L->wbuf, ch);
+    w->in_word = true;
 }
 
 static void add_string(sh_t *L, sh_words_t *w, const char *s, size_t n, size_t at) {
@@ -298,10 +299,10 @@ static int stop_on(sh_t *L, int32_t stop, bool raw_escapes, cb_buf_t *result, sh
             ch = sh_next(L);
             if (ch == SH_EOF)
                 break;
-            cb_buf_t one = CB_BUF_INIT;
-            put(&one, ch);
-            add_raw(L, w, one.data, one.len, at);
-            cb_buf_free(&one);
+            if (!w->in_word)
+                L->wstart = at;
+            put(&L->wbuf, ch);
+            w->in_word = true;
         } else {
             add_char(L, w, ch, at);
         }

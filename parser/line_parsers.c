@@ -108,12 +108,14 @@ void cb_parse_words(const char *s, const char *end, char escape, cb_strv_t *word
     uint32_t quote = 0, ch = 0;
     bool blank_ok = false;
     const char *start = s;
-    size_t w = 0;
+    size_t w = 0, nstarts = 0;
 #define PUSH_WORD()                                                                 \
     do {                                                                            \
         if (starts) {                                                               \
-            *starts = cb_xrealloc(*starts, (words->len + 1) * sizeof **starts);     \
-            (*starts)[words->len] = start;                                          \
+            if ((nstarts & (nstarts - 1)) == 0)                                     \
+                *starts = cb_xrealloc(*starts, (nstarts ? 2 * nstarts : 1) *         \
+                                                   sizeof **starts);                \
+            (*starts)[nstarts++] = start;                                           \
         }                                                                           \
         cb_strv_take(words, cb_xstrndup(cb_buf_str(&word), word.len));              \
     } while (0)

@@ -50,6 +50,11 @@ size_t cb_utf8_decode(const char *str, size_t n, uint32_t *rune) {
 
 void cb_utf8_put(cb_buf_t *b, uint32_t r) {
     char tmp[4];
+    if (r < 0x80 && b->len + 1 < b->cap) {
+        b->data[b->len++] = (char)r;
+        b->data[b->len] = '\0';
+        return;
+    }
     if (r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
         r = CB_RUNE_ERROR;
     if (r < 0x80) {
@@ -122,6 +127,11 @@ size_t cb_go_space_prefix(const char *s, size_t n) {
 }
 
 size_t cb_go_trim_right_len(const char *s, size_t n) {
+    while (n > 0 && (unsigned char)s[n - 1] < 0x80) {
+        if (!cb_go_isspace((unsigned char)s[n - 1]))
+            return n;
+        n--;
+    }
     /* A forward scan finds the same runes as Go's backward one: a space's
      * first byte is never a continuation byte, so no earlier sequence can
      * swallow it. */
