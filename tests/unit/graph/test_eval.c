@@ -275,7 +275,7 @@ static void test_copy_and_expose_expansion(void **state) {
 
 static void add_heredoc(cb_node_t *n, const char *name, const char *content, bool expand) {
     n->heredocs = cb_xrealloc(n->heredocs, (n->nheredocs + 1) * sizeof *n->heredocs);
-    n->heredocs[n->nheredocs++] = (cb_heredoc_t){cb_xstrdup(name), cb_xstrdup(content), expand, false};
+    n->heredocs[n->nheredocs++] = (cb_heredoc_t){cb_xstrdup(name), cb_xstrdup(content), expand, false, 0};
 }
 
 static void test_copy_heredoc_bodies(void **state) {
