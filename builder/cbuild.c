@@ -1,6 +1,7 @@
 /* cbuild's entry point: a table of subcommands (crun's layout). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <archive.h>
 #include <curl/curl.h>
@@ -12,6 +13,11 @@
 #include "builder/commands.h"
 
 static const cb_command_t commands[] = {
+    {"build", cb_cmd_build, "build an image from a Containerfile (also: cbuild [OPTIONS] CONTEXT)"},
+    {"images", cb_cmd_images, "list the images in the local store"},
+    {"inspect", cb_cmd_inspect, "print an image's manifest and config as JSON"},
+    {"tag", cb_cmd_tag, "give an image in the local store another name"},
+    {"rmi", cb_cmd_rmi, "remove image names from the local store"},
     {"parse", cb_cmd_parse, "parse a Containerfile and print its syntax tree or instruction graph"},
 };
 
@@ -46,7 +52,11 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "cbuild: unknown command '%s'\n", argv[1]);
+    /* `cbuild -t app:dev .` and `cbuild .` build, as `docker build` would. */
+    struct stat st;
+    if (argv[1][0] == '-' || stat(argv[1], &st) == 0)
+        return cb_cmd_build(argc, argv);
+    fprintf(stderr, "cbuild: unknown command '%s' (and no such build context)\n", argv[1]);
     usage(stderr);
     return 2;
 }

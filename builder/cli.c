@@ -57,3 +57,19 @@ void cb_cli_bad_option(const char *cmd, const struct option *opts, char **argv, 
         fprintf(stderr, "cbuild %s: unknown or incomplete option %s\n", cmd, bad ? bad : "");
     fprintf(stderr, "Run 'cbuild %s --help' for usage.\n", cmd);
 }
+
+int cb_cli_open_store(const char *root_opt, cb_root_t **root, cb_store_t **store, cb_error_t **err) {
+    if (cb_root_open(root_opt, root, err) < 0)
+        return -1;
+    if (cb_store_open((*root)->store, (*root)->tmp, store, err) < 0) {
+        cb_root_free(*root);
+        *root = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int cb_cli_fail(cb_error_t *err) {
+    cb_error_print(err, stderr);
+    return cb_error_exit_code(err);
+}

@@ -13,5 +13,9 @@ typedef struct cb_command {
 
 int cb_cmd_parse(int argc, char **argv);
 int cb_cmd_build(int argc, char **argv);
+int cb_cmd_images(int argc, char **argv);
+int cb_cmd_inspect(int argc, char **argv);
+int cb_cmd_tag(int argc, char **argv);
+int cb_cmd_rmi(int argc, char **argv);
 
 #endif

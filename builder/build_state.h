@@ -1,0 +1,101 @@
+/* The state of one running build, shared by the builder's files (not a
+ * public API: the CLI sees only builder/build.h). */
+#ifndef CB_BUILDER_BUILD_STATE_H
+#define CB_BUILDER_BUILD_STATE_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "builder/build.h"
+#include "builder/image_config.h"
+#include "cache/ignore.h"
+#include "cache/oci.h"
+#include "cache/root.h"
+#include "cache/store.h"
+#include "layer/layer.h"
+#include "parser/ast.h"
+#include "parser/eval.h"
+#include "parser/instructions.h"
+
+/* A base image whose manifest, config and layers are all in the store. */
+typedef struct cb_base_image {
+    char *ref;      /* as written in FROM (after expansion) */
+    char *platform; /* requested platform or NULL */
+    char *manifest_digest;
+    cb_oci_manifest_t *manifest;
+    char *config_json;
+    size_t config_len;
+    int rootfs_fd; /* materialised root file system (COPY --from=<image>), or -1 */
+} cb_base_image_t;
+
+/* A layer of the image being built: a blob in the store plus its diff_id. */
+typedef struct cb_image_layer {
+    cb_oci_descriptor_t desc;
+    char *diff_id;
+} cb_image_layer_t;
+
+typedef struct cb_stage_state {
+    cb_image_config_t *config;
+    cb_image_layer_t *layers;
+    size_t nlayers;
+    /* The stage's root file system, materialised on first need by applying
+     * every layer in order; later layers are applied to it as they are made. */
+    char *rootfs;
+    int rootfs_fd;
+    bool built;
+} cb_stage_state_t;
+
+typedef struct cb_build {
+    const cb_build_opts_t *opts;
+    cb_root_t *root;
+    cb_store_t *store;
+    char *scratch;       /* ROOT/tmp/build-XXXXXX: removed when the build ends */
+    char *containerfile; /* path of the Containerfile */
+    cb_ast_t *ast;
+    cb_program_t *prog;
+    cb_eval_t *ev;
+    cb_stage_state_t *stages;
+    size_t nstages;
+    int context_fd;
+    cb_ignore_t *ignore;
+    time_t created;     /* config and history times */
+    bool rootless;      /* not uid 0: ownership in unpacked trees is best effort */
+    cb_layer_compression_t compression;
+    cb_base_image_t **bases; /* resolved FROM and COPY --from images */
+    size_t nbases;
+    unsigned step, nsteps;   /* progress: STEP n/N */
+} cb_build_t;
+
+/* base_image.c: resolves a reference (store name, oci:DIR[:TAG],
+ * oci-archive:FILE[:TAG], docker-archive:FILE) to an image in the store;
+ * cached per build. "scratch" is not an image. */
+int cb_base_image_get(cb_build_t *b, const char *ref, const char *platform,
+                      cb_base_image_t **out, cb_error_t **err);
+void cb_base_image_free(cb_base_image_t *img);
+/* import.c: copies the image an oci:, oci-archive: or docker-archive:
+ * reference names into the store; *manifest gets its descriptor. */
+int cb_import_image(cb_build_t *b, const char *ref, const char *platform,
+                    cb_oci_descriptor_t *manifest, cb_error_t **err);
+
+/* rootfs.c: the root file system of a stage, materialised on first use. */
+int cb_stage_rootfs(cb_build_t *b, size_t stage, int *fd, cb_error_t **err);
+/* Applies layers[from..] of a layer list onto the directory dirfd,
+ * verifying each blob's digest and diff_id. */
+int cb_apply_layers(cb_build_t *b, int dirfd, const cb_image_layer_t *layers, size_t n,
+                    cb_error_t **err);
+/* Materialises an image's root file system (for COPY --from=<image>). */
+int cb_image_rootfs(cb_build_t *b, cb_base_image_t *img, int *fd, cb_error_t **err);
+/* The image's layers as cb_image_layer_t (diff_ids from its config). */
+int cb_base_image_layers(const cb_base_image_t *img, cb_image_layer_t **out, size_t *n,
+                         cb_error_t **err);
+void cb_image_layers_free(cb_image_layer_t *layers, size_t n);
+
+/* stage_exec.c: runs one stage's instructions. */
+int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err);
+
+/* image_write.c: writes the config and manifest of a stage's result into the
+ * store; digests out (manifest, config) and the manifest descriptor. */
+int cb_image_write(cb_build_t *b, size_t stage, cb_oci_descriptor_t *manifest_desc,
+                   char config_digest[CB_DIGEST_STR_LEN + 1], cb_error_t **err);
+
+#endif

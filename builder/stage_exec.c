@@ -1,0 +1,332 @@
+/* Running a stage: FROM sets up the config and layers, then each
+ * instruction changes the config (metadata) or adds a layer (COPY, ADD,
+ * WORKDIR when it has to create the directory). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "builder/build_state.h"
+#include "builder/copy.h"
+#include "cache/blob.h"
+#include "common/log.h"
+#include "common/match.h"
+#include "layer/resolve.h"
+#include "layer/writer.h"
+#include "parser/graph.h"
+
+static const char *stage_label(const cb_build_t *b, size_t stage) {
+    const cb_instr_from_t *from = b->prog->stages[stage].from;
+    return from->name ? from->name : NULL;
+}
+
+static void announce(cb_build_t *b, const cb_instr_t *ins) {
+    b->step++;
+    cb_info("step", "STEP %u/%u: %s", b->step, b->nsteps, ins->node->original);
+}
+
+static void history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty) {
+    cb_image_config_add_history(st->config, ins->node->original, empty, b->created, "cbuild");
+}
+
+/* FROM: the starting config and layers. */
+static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    const cb_graph_stage_t *gs = &b->ev->graph->stages[stage];
+    const cb_instr_from_t *from = b->prog->stages[stage].from;
+    const char *platform = from->platform ? from->platform : b->ev->target_platform;
+
+    if (gs->base >= 0) {
+        const cb_stage_state_t *base = &b->stages[gs->base];
+        st->config = cb_image_config_clone(base->config);
+        st->layers = cb_xcalloc(base->nlayers + 1, sizeof *st->layers);
+        for (size_t i = 0; i < base->nlayers; i++) {
+            cb_oci_descriptor_copy(&st->layers[i].desc, &base->layers[i].desc);
+            st->layers[i].diff_id = cb_xstrdup(base->layers[i].diff_id);
+        }
+        st->nlayers = base->nlayers;
+    } else if (cb_str_ieq(from->image, "scratch")) {
+        cb_autofree char *os = NULL, *arch = NULL, *variant = NULL;
+        if (cb_platform_parse(platform, &os, &arch, &variant, err) < 0)
+            return cb_error_locate(err, from->base.file, from->base.node->start_line, from->base.node->col);
+        st->config = cb_image_config_new(os, arch, variant);
+    } else {
+        cb_base_image_t *img = NULL;
+        if (cb_base_image_get(b, from->image, from->platform, &img, err) < 0 ||
+            cb_image_config_parse(img->config_json, img->config_len, &st->config, err) < 0 ||
+            cb_base_image_layers(img, &st->layers, &st->nlayers, err) < 0)
+            return cb_error_locate(err, from->base.file, from->base.node->start_line, from->base.node->col);
+    }
+    cb_image_config_begin_stage(st->config);
+
+    cb_autostrv cb_strv_t triggers = CB_STRV_INIT;
+    cb_image_config_take_onbuild(st->config, &triggers);
+    if (triggers.len > 0)
+        return cb_error_at(err, from->base.file, from->base.node->start_line, from->base.node->col,
+                           "the base image %s has %zu ONBUILD trigger(s) (first: %s); running ONBUILD "
+                           "triggers is not supported yet",
+                           from->image, triggers.len, triggers.items[0]);
+    return 0;
+}
+
+/* A layer being made: the blob writer it streams into and the layer writer. */
+typedef struct layer_job {
+    cb_blob_writer_t *blob;
+    cb_layer_writer_t *writer;
+} layer_job_t;
+
+static int layer_begin(cb_build_t *b, layer_job_t *job, cb_error_t **err) {
+    if (cb_blob_begin(b->store, &job->blob, err) < 0)
+        return -1;
+    cb_layer_writer_opts_t o = {
+        .compression = b->compression,
+        .clamp_mtime = b->opts->has_timestamp,
+        .mtime_max = b->opts->timestamp,
+    };
+    return cb_layer_writer_new(&job->writer, &o, cb_blob_sink, job->blob, err);
+}
+
+static void layer_abort(layer_job_t *job) {
+    cb_layer_writer_free(job->writer);
+    cb_blob_abort(job->blob);
+    job->writer = NULL;
+    job->blob = NULL;
+}
+
+/* Finishes the layer, publishes its blob, records it in the stage and
+ * applies it to the stage's root file system when that is materialised. */
+static int layer_commit(cb_build_t *b, size_t stage, layer_job_t *job, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    cb_layer_result_t res;
+    if (cb_layer_writer_finish(job->writer, &res, err) < 0)
+        return -1;
+    cb_layer_writer_free(job->writer);
+    job->writer = NULL;
+    char digest[CB_DIGEST_STR_LEN + 1];
+    int64_t size = 0;
+    cb_blob_writer_t *blob = job->blob;
+    job->blob = NULL;
+    if (cb_blob_commit(blob, res.digest, (int64_t)res.size, digest, &size, err) < 0)
+        return -1;
+    st->layers = cb_xrealloc(st->layers, (st->nlayers + 2) * sizeof *st->layers);
+    cb_image_layer_t *l = &st->layers[st->nlayers++];
+    memset(l, 0, sizeof *l);
+    l->desc.media_type = cb_xasprintf("%s%s", CB_MT_OCI_LAYER, res.media_suffix);
+    l->desc.digest = cb_xstrdup(digest);
+    l->desc.size = size;
+    l->diff_id = cb_xstrdup(res.diff_id);
+    cb_image_config_add_layer(st->config, res.diff_id);
+    if (st->rootfs_fd >= 0 && cb_apply_layers(b, st->rootfs_fd, l, 1, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* The root file system COPY --from reads: a stage's or an image's. */
+static int copy_source_root(cb_build_t *b, size_t stage, const char *from, int *fd, cb_error_t **err) {
+    size_t idx;
+    if (cb_graph_find_stage(b->prog, from, true, &idx)) {
+        if (idx >= stage)
+            return cb_error_kind_set(err, CB_ERR_INPUT, "COPY --from=%s: stage %zu is not built before this one",
+                                     from, idx);
+        return cb_stage_rootfs(b, idx, fd, err);
+    }
+    cb_base_image_t *img = NULL;
+    if (cb_base_image_get(b, from, NULL, &img, err) < 0)
+        return -1;
+    return cb_image_rootfs(b, img, fd, err);
+}
+
+static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    bool is_add = ins->base.kind == CB_INSTR_ADD;
+    cb_copy_env_t env = {
+        .context_fd = b->context_fd,
+        .ignore = b->ignore,
+        .src_root_fd = -1,
+        .dest_root_fd = -1,
+        .workdir = cb_image_config_get_workdir(st->config),
+        .env = &b->ev->stage_args[stage],
+        .tmpdir = b->scratch,
+        .rootless = b->rootless,
+        .clamp_mtime = b->opts->has_timestamp,
+        .mtime = b->opts->timestamp,
+    };
+    if (env.workdir == NULL || *env.workdir == '\0')
+        env.workdir = "/";
+    if (ins->from && copy_source_root(b, stage, ins->from, &env.src_root_fd, err) < 0)
+        return -1;
+    if (cb_stage_rootfs(b, stage, &env.dest_root_fd, err) < 0)
+        return -1;
+    layer_job_t job = {0};
+    if (layer_begin(b, &job, err) < 0 || cb_copy_to_layer(ins, is_add, &env, job.writer, err) < 0 ||
+        layer_commit(b, stage, &job, err) < 0) {
+        layer_abort(&job);
+        return -1;
+    }
+    history(b, st, &ins->base, false);
+    return 0;
+}
+
+/* WORKDIR: the directory is created (root, 0755) when the image lacks it,
+ * as docker build does, in a layer of its own. */
+static int run_workdir(cb_build_t *b, size_t stage, const cb_instr_value_t *ins, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    const char *prev = cb_image_config_get_workdir(st->config);
+    cb_autofree char *joined = ins->value[0] == '/'
+                                   ? cb_xstrdup(ins->value)
+                                   : cb_xasprintf("%s/%s", prev && *prev ? prev : "/", ins->value);
+    cb_autofree char *dir = cb_path_clean(joined);
+    cb_image_config_set_workdir(st->config, dir);
+
+    int rootfd;
+    if (cb_stage_rootfs(b, stage, &rootfd, err) < 0)
+        return -1;
+    const char *rel = dir + strspn(dir, "/");
+    int dfd = -1;
+    if (*rel && cb_layer_open_dir_beneath(rootfd, rel, false, &dfd, err) < 0)
+        return -1;
+    if (*rel == '\0' || dfd >= 0) {
+        if (dfd >= 0)
+            close(dfd);
+        history(b, st, &ins->base, true);
+        return 0;
+    }
+    layer_job_t job = {0};
+    cb_layer_attrs_t attrs = {.set_uid = true, .set_gid = true, .set_mode = true, .mode = 0755};
+    if (layer_begin(b, &job, err) < 0 || cb_layer_add_parents(job.writer, rel, &attrs, err) < 0 ||
+        cb_layer_add_dir(job.writer, rel, &attrs, err) < 0 || layer_commit(b, stage, &job, err) < 0) {
+        layer_abort(&job);
+        return -1;
+    }
+    history(b, st, &ins->base, false);
+    return 0;
+}
+
+/* CMD/ENTRYPOINT shell form: the configured SHELL plus the command line. */
+static void command_argv(const cb_stage_state_t *st, const cb_instr_exec_t *ins, cb_strv_t *argv) {
+    if (ins->shell_form) {
+        cb_image_config_get_shell(st->config, argv);
+        for (size_t i = 0; i < ins->cmd.len; i++)
+            cb_strv_push(argv, ins->cmd.items[i]);
+    } else {
+        for (size_t i = 0; i < ins->cmd.len; i++)
+            cb_strv_push(argv, ins->cmd.items[i]);
+    }
+}
+
+static int run_metadata(cb_build_t *b, size_t stage, const cb_instr_t *ins, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    switch (ins->kind) {
+    case CB_INSTR_ENV:
+    case CB_INSTR_LABEL: {
+        const cb_instr_kvs_t *kv = (const cb_instr_kvs_t *)ins;
+        for (size_t i = 0; i < kv->npairs; i++) {
+            if (ins->kind == CB_INSTR_ENV)
+                cb_image_config_set_env(st->config, kv->pairs[i].key, kv->pairs[i].value ? kv->pairs[i].value : "");
+            else
+                cb_image_config_set_label(st->config, kv->pairs[i].key, kv->pairs[i].value ? kv->pairs[i].value : "");
+        }
+        break;
+    }
+    case CB_INSTR_EXPOSE: {
+        const cb_instr_words_t *w = (const cb_instr_words_t *)ins;
+        for (size_t i = 0; i < w->words.len; i++)
+            if (cb_image_config_expose(st->config, w->words.items[i], err) < 0)
+                return -1;
+        break;
+    }
+    case CB_INSTR_VOLUME: {
+        const cb_instr_words_t *w = (const cb_instr_words_t *)ins;
+        for (size_t i = 0; i < w->words.len; i++) {
+            if (w->words.items[i][0] == '\0')
+                return cb_error_kind_set(err, CB_ERR_INPUT, "VOLUME: empty path");
+            cb_image_config_add_volume(st->config, w->words.items[i]);
+        }
+        break;
+    }
+    case CB_INSTR_USER:
+        cb_image_config_set_user(st->config, ((const cb_instr_value_t *)ins)->value);
+        break;
+    case CB_INSTR_STOPSIGNAL:
+        cb_image_config_set_stopsignal(st->config, ((const cb_instr_value_t *)ins)->value);
+        break;
+    case CB_INSTR_MAINTAINER:
+        cb_image_config_set_author(st->config, ((const cb_instr_value_t *)ins)->value);
+        break;
+    case CB_INSTR_CMD:
+    case CB_INSTR_ENTRYPOINT: {
+        const cb_instr_exec_t *e = (const cb_instr_exec_t *)ins;
+        cb_autostrv cb_strv_t argv = CB_STRV_INIT;
+        command_argv(st, e, &argv);
+        char *empty[] = {NULL};
+        char **items = argv.items ? argv.items : empty;
+        if (ins->kind == CB_INSTR_CMD)
+            cb_image_config_set_cmd(st->config, items, e->shell_form);
+        else
+            cb_image_config_set_entrypoint(st->config, items, e->shell_form);
+        break;
+    }
+    case CB_INSTR_SHELL: {
+        const cb_instr_exec_t *e = (const cb_instr_exec_t *)ins;
+        if (e->shell_form || e->cmd.len == 0)
+            return cb_error_kind_set(err, CB_ERR_INPUT, "SHELL requires the exec (JSON array) form");
+        cb_image_config_set_shell(st->config, e->cmd.items);
+        break;
+    }
+    case CB_INSTR_HEALTHCHECK: {
+        const cb_instr_healthcheck_t *h = (const cb_instr_healthcheck_t *)ins;
+        char *none[] = {"NONE", NULL};
+        cb_healthcheck_t hc = {
+            .test = h->none ? none : h->test.items,
+            .interval_ns = h->interval_ns,
+            .timeout_ns = h->timeout_ns,
+            .start_period_ns = h->start_period_ns,
+            .start_interval_ns = h->start_interval_ns,
+            .retries = h->retries,
+        };
+        cb_image_config_set_healthcheck(st->config, &hc);
+        break;
+    }
+    case CB_INSTR_ONBUILD:
+        cb_image_config_add_onbuild(st->config, ((const cb_instr_onbuild_t *)ins)->expression);
+        break;
+    default:
+        return cb_error_kind_set(err, CB_ERR_INTERNAL, "%s is not a metadata instruction",
+                                 cb_instr_kind_name(ins->kind));
+    }
+    history(b, st, ins, true);
+    return 0;
+}
+
+static int run_instruction(cb_build_t *b, size_t stage, const cb_instr_t *ins, cb_error_t **err) {
+    switch (ins->kind) {
+    case CB_INSTR_ARG:
+        return 0; /* scoping was done by parser/eval.c; ARGs leave no trace in the image */
+    case CB_INSTR_RUN:
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "RUN is not supported yet: this cbuild builds images without RUN steps");
+    case CB_INSTR_COPY:
+    case CB_INSTR_ADD:
+        return run_copy(b, stage, (const cb_instr_copy_t *)ins, err);
+    case CB_INSTR_WORKDIR:
+        return run_workdir(b, stage, (const cb_instr_value_t *)ins, err);
+    default:
+        return run_metadata(b, stage, ins, err);
+    }
+}
+
+int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err) {
+    const cb_stage_t *s = &b->prog->stages[stage];
+    const char *label = stage_label(b, stage);
+    announce(b, &s->from->base);
+    if (start_stage(b, stage, err) < 0)
+        return label ? cb_error_wrap(err, "stage %s", label) : -1;
+    for (size_t i = 0; i < s->ninstrs; i++) {
+        const cb_instr_t *ins = s->instrs[i];
+        announce(b, ins);
+        if (run_instruction(b, stage, ins, err) < 0)
+            return cb_error_locate(err, ins->file, ins->node->start_line, ins->node->col);
+    }
+    b->stages[stage].built = true;
+    return 0;
+}
