@@ -163,8 +163,12 @@ static int copy_named(copy_ctx_t *c, const char *named, cb_error_t **err) {
         *err = cb_steal_pointer(&rerr);
         return -1;
     }
+    /* An ignored directory is still there when an exception re-includes
+     * something below it; the walk then copies only that. */
+    bool hidden = r.exists && copy_ignored(c, r.path) &&
+                  !(S_ISDIR(r.st.st_mode) && !cb_ignore_skip_dir(c->ignore, r.path));
     int rc;
-    if (!r.exists || copy_ignored(c, r.path))
+    if (!r.exists || hidden)
         rc = not_found(c, named[0] ? named : ".", err);
     else if (S_ISDIR(r.st.st_mode))
         rc = copy_dir_source(c, &r, err);

@@ -58,6 +58,9 @@ static void context_root_and_existing_dest(void **state) {
     assert_int_equal(fx_run(f, false), 0);
     /* /srv exists in the image: it keeps its metadata and is left out. */
     fx_expect(f, "f srv/a 0644 0:0 1", NULL);
+    fx_ins(f, "/", ".", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "f a 0644 0:0 1", NULL);
 }
 
 static void relative_dest_against_workdir(void **state) {
@@ -151,6 +154,10 @@ static void escapes_stay_inside_context(void **state) {
     fx_symlink(f, "..", "ctx/up");
     fx_ins(f, "/x/", "up/secret", NULL);
     assert_int_equal(fx_run(f, false), -1);
+    fx_symlink(f, "loop", "ctx/loop");
+    fx_ins(f, "/x", "loop", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    fx_expect_error(f, "loop", "no such file or directory", NULL);
     /* Absolute sources are taken from the context root. */
     fx_ins(f, "/x", "/a.txt", NULL);
     assert_int_equal(fx_run(f, false), 0);
@@ -225,6 +232,12 @@ static void ignore_file_hides_sources(void **state) {
     fx_expect_error(f, "x.log", "no such file or directory", NULL);
     fx_ins(f, "/app/", "secret/key", NULL);
     assert_int_equal(fx_run(f, false), -1);
+    fx_ins(f, "/app/", "secret", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    /* build/ itself is ignored, but what an exception keeps is copied. */
+    fx_ins(f, "/app/", "build", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d app/ 0755 0:0 0", "f app/keep.me 0644 0:0 1", NULL);
     fx_ins(f, "/app/", "*.log", NULL);
     assert_int_equal(fx_run(f, false), 0);
     fx_expect(f, "d app/ 0755 0:0 0", "f app/keep.log 0644 0:0 1", NULL);
