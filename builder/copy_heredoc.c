@@ -47,7 +47,14 @@ static char *escape_quotes(const char *s) {
 int copy_add_heredoc(copy_ctx_t *c, const cb_heredoc_t *doc, cb_error_t **err) {
     const char *content = doc->content ? doc->content : "";
     cb_autofree char *expanded = NULL;
-    if (doc->expand) {
+    /* parser/eval.c has already expanded the bodies of an evaluated
+     * instruction (ins->heredocs, one per node heredoc); expanding again
+     * would expand values that contain '$' a second time. */
+    const cb_node_t *node = c->ins->base.node;
+    size_t i = node ? (size_t)(doc - node->heredocs) : 0;
+    if (c->ins->base.expanded && node && i < c->ins->heredocs.len) {
+        content = c->ins->heredocs.items[i];
+    } else if (doc->expand) {
         cb_autofree char *escaped = escape_quotes(content);
         cb_expand_opts_t opts = {.escape = '\\'};
         if (cb_expand_word(escaped, c->env->env, &opts, &expanded, err) < 0)
