@@ -23,6 +23,8 @@ typedef struct lexer {
 /* Go's growable stacks make BuildKit's recursion unbounded; ours is not, so
  * absurd nesting is refused instead of overflowing the stack. */
 #define MAX_NESTING 256
+/* Largest expansion result accepted (see process_replace). */
+#define MAX_RESULT (16 << 20)
 
 /* Word splitting state (BuildKit's wordsStruct): `in_word` can be true while
  * `word` is empty (after ""), which matters for where a space ends a word. */
@@ -191,6 +193,13 @@ static int process_replace(lexer_t *lx, const char *name, cb_buf_t *out, cb_erro
         read_operand(lx, '}', true, &replacement, err) < 0)
         return -1;
     const char *value = lookup(lx, name);
+    /* Nested ${V//p/${V//p/...}} multiplies the length at every level (an
+     * 800-byte word reached 91 MB); refuse before building such a result. */
+    size_t vlen = value ? strlen(value) : 0;
+    size_t most = vlen + (all ? vlen + 1 : 1) * replacement.len;
+    if (most > MAX_RESULT || out->len + most > MAX_RESULT)
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "${%s/.../...}: the result would exceed %d MiB", name, MAX_RESULT >> 20);
     return cb_expand_replace(value ? value : "", cb_buf_str(&pattern), cb_buf_str(&replacement),
                              all, out, err);
 }

@@ -478,6 +478,17 @@ static void test_limits(void **state) {
     cb_autofree char *want = cb_xasprintf("a|%s|%s|", value, value);
     assert_string_equal(out, want);
     free(out);
+
+    /* The fuzzer's case (testdata/fuzz/crashes/expand-timeout-*): nested
+     * empty-pattern replacements multiply the length at every level. */
+    cb_env_set(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    cb_autofree char *bomb = repeat("${PATH///", 8, "x", "}");
+    cb_error_free(err);
+    err = NULL;
+    assert_int_equal(cb_expand_word(bomb, &env, NULL, &out, &err), -1);
+    char *bm = cb_error_message(err);
+    assert_non_null(strstr(bm, "would exceed 16 MiB"));
+    free(bm);
     cb_env_free(&env);
 }
 
