@@ -77,6 +77,16 @@ PY
 build_fails "hostile tar in ADD" "Bad:2(:[0-9]+)?: .*\.\./" 'FROM scratch\nADD evil.tar /x/\n'
 [ -e "$T/escaped.txt" ] || [ -e "$ctx/../escaped.txt" ] && bad "hostile tar wrote outside" || ok
 
+# Hostile base layers: the build fails naming the entry, nothing escapes.
+# (COPY makes the stage's root file system, where the base layers are applied.)
+for kind in dotdot symlink hardlink; do
+    python3 "$CB_SOURCE_DIR/tests/integration/lib/hostile_layout.py" "$T/hostile-$kind" "$kind"
+    build_fails "hostile base layer ($kind)" "Bad:(1|2)(:[0-9]+)?: .*(escaped|passwd|link)" \
+        "FROM oci:$T/hostile-$kind:latest\nCOPY file.txt /\n"
+done
+[ -e "$T/escaped" ] || [ -e "$CBUILD_ROOT/escaped" ] || [ -e "$CBUILD_ROOT/tmp/escaped" ] \
+    && bad "a hostile base layer wrote outside its root" || ok
+
 # Missing and directory Containerfiles.
 cb_fails "no Containerfile" "no Containerfile" -t x:1 "$T/outside"
 cb_fails "context is not a directory" "not a directory" -t x:1 "$ctx/file.txt"
