@@ -4,30 +4,6 @@
 
 #include "common/util.h"
 
-static size_t edit_distance(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    size_t *row = cb_xcalloc(lb + 1, sizeof *row);
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    size_t d = row[lb];
-    free(row);
-    return d;
-}
-
 const char *cb_cli_suggest(const struct option *opts, const char *bad) {
     while (*bad == '-')
         bad++;
@@ -36,7 +12,7 @@ const char *cb_cli_suggest(const struct option *opts, const char *bad) {
     const char *best = NULL;
     size_t best_d = (size_t)-1;
     for (const struct option *o = opts; o->name; o++) {
-        size_t d = edit_distance(name, o->name);
+        size_t d = cb_edit_distance(name, strlen(name), o->name);
         if (d < best_d) {
             best_d = d;
             best = o->name;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "builder/copy_private.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 
 char *copy_join(const char *a, const char *b) {
@@ -18,31 +19,8 @@ bool copy_ignored(const copy_ctx_t *c, const char *rel) {
     return c->ignore && rel[0] && cb_ignore_matches(c->ignore, rel);
 }
 
-static int name_cmp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int copy_list_dir(int dirfd, const char *what, cb_strv_t *out, cb_error_t **err) {
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return cb_error_set(err, errno, "open directory '%s'", what);
-    cb_autoclosedir DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        return cb_error_set(err, errno, "open directory '%s'", what);
-    }
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            cb_strv_push(out, de->d_name);
-        errno = 0;
-    }
-    if (errno)
-        return cb_error_set(err, errno, "read directory '%s'", what);
-    if (out->len)
-        qsort(out->items, out->len, sizeof *out->items, name_cmp);
-    return 0;
+    return cb_dir_list_sorted(dirfd, what, out, err);
 }
 
 int copy_emit(const copy_walk_t *wk, int parentfd, const char *base, const char *name,

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -53,4 +54,32 @@ int cb_rm_rf_at(int dirfd, const char *name, cb_error_t **err) {
 
 int cb_rm_rf(const char *path, cb_error_t **err) {
     return cb_rm_rf_at(AT_FDCWD, path, err);
+}
+
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t **err) {
+    /* A fresh open, not a dup: a dup would share dirfd's read offset. */
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cb_error_set(err, errno, "open directory '%s'", what);
+    cb_autoclosedir DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return cb_error_set(err, errno, "open directory '%s'", what);
+    }
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            cb_strv_push(out, de->d_name);
+        errno = 0;
+    }
+    if (errno)
+        return cb_error_set(err, errno, "read directory '%s'", what);
+    if (out->len)
+        qsort(out->items, out->len, sizeof *out->items, name_cmp);
+    return 0;
 }

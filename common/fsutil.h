@@ -3,6 +3,7 @@
 #define CB_FSUTIL_H
 
 #include "common/error.h"
+#include "common/util.h"
 
 /* Removes path and everything below it without following symlinks; read-only
  * directories (a layer may make them 0555) are made writable first. A missing
@@ -10,5 +11,10 @@
 int cb_rm_rf(const char *path, cb_error_t **err);
 /* The same for the entry name inside the directory dirfd. */
 int cb_rm_rf_at(int dirfd, const char *name, cb_error_t **err);
+
+/* The names in the directory dirfd (which may be an O_PATH descriptor),
+ * without "." and "..", sorted bytewise so walks are deterministic. `what`
+ * names the directory in errors. */
+int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t **err);
 
 #endif

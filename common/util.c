@@ -162,3 +162,31 @@ bool cb_str_has_suffix(const char *s, const char *suffix) {
 bool cb_str_ieq(const char *a, const char *b) {
     return strcasecmp(a, b) == 0;
 }
+
+static char fold(char c) {
+    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+size_t cb_edit_distance(const char *a, size_t alen, const char *b) {
+    size_t blen = strlen(b);
+    size_t *row = cb_xcalloc(blen + 1, sizeof *row);
+    for (size_t j = 0; j <= blen; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= alen; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= blen; j++) {
+            size_t up = row[j];
+            size_t best = diag + (fold(a[i - 1]) != fold(b[j - 1]));
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    size_t d = row[blen];
+    free(row);
+    return d;
+}

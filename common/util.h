@@ -98,5 +98,8 @@ static inline int cb_steal_fd(int *fd) {
 bool cb_str_has_prefix(const char *s, const char *prefix);
 bool cb_str_has_suffix(const char *s, const char *suffix);
 bool cb_str_ieq(const char *a, const char *b);
+/* Levenshtein distance between a[0..alen) and b, ASCII case folded, for
+ * "did you mean" hints. */
+size_t cb_edit_distance(const char *a, size_t alen, const char *b);
 
 #endif

@@ -7,37 +7,13 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "common/fsutil.h"
 #include "common/util.h"
 #include "layer/name.h"
 #include "layer/writer_private.h"
 
-static int name_cmp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int list_sorted(int dirfd, const char *name, cb_strv_t *out, cb_error_t **err) {
-    int fd = dup(dirfd);
-    if (fd < 0)
-        return cb_error_set(err, errno, "layer: dup");
-    /* A dup shares the offset with dirfd: start from the top. */
-    lseek(fd, 0, SEEK_SET);
-    cb_autoclosedir DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        return cb_error_set(err, errno, "layer: opendir '%s'", name[0] ? name : "/");
-    }
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            cb_strv_push(out, de->d_name);
-        errno = 0;
-    }
-    if (errno)
-        return cb_error_set(err, errno, "layer: readdir '%s'", name[0] ? name : "/");
-    if (out->len)
-        qsort(out->items, out->len, sizeof *out->items, name_cmp);
-    return 0;
+    return cb_dir_list_sorted(dirfd, name[0] ? name : "/", out, err);
 }
 
 static int walk(cb_layer_writer_t *w, int dirfd, const char *prefix, const cb_layer_attrs_t *attrs,

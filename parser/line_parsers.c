@@ -353,38 +353,13 @@ bool cb_is_instruction(const char *keyword) {
     return lookup(keyword, strlen(keyword)) != NULL;
 }
 
-/* Edit distance, case-insensitive, for "did you mean"; both short. */
-static size_t distance(const char *a, size_t n, const char *b) {
-    size_t m = strlen(b), row[16];
-    if (n > 15 || m > 15)
-        return 99;
-    for (size_t j = 0; j <= m; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= n; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= m; j++) {
-            size_t up = row[j];
-            size_t cost = ((a[i - 1] | 0x20) == b[j - 1]) ? 0 : 1;
-            size_t best = diag + cost;
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[m];
-}
-
 static int unknown_instruction(const lp_t *c, const char *s, size_t n, cb_error_t **err) {
     if (n == 0)
         return err_at(c, s, err, "expected an instruction, found only a line continuation");
     const char *best = NULL;
     size_t best_d = 3;
     for (size_t i = 0; i < CB_ARRAY_LEN(keywords); i++) {
-        size_t d = distance(s, n, keywords[i].name);
+        size_t d = n > 15 ? 99 : cb_edit_distance(s, n, keywords[i].name);
         if (d < best_d) {
             best_d = d;
             best = keywords[i].name;
