@@ -45,6 +45,24 @@ static int image_env(void *ctx, const char *image, const char *platform, cb_env_
     return 0;
 }
 
+/* eval's callback: the ONBUILD triggers a stage FROM an image runs first.
+ * start_stage drops them from the config, so the new image does not carry
+ * them on. */
+static int image_onbuild(void *ctx, const char *image, const char *platform, cb_strv_t *triggers,
+                         cb_error_t **err) {
+    cb_build_t *b = ctx;
+    if (cb_str_ieq(image, "scratch"))
+        return 0;
+    cb_base_image_t *img = NULL;
+    if (cb_base_image_get(b, image, platform, &img, err) < 0)
+        return -1;
+    cb_autoimage_config cb_image_config_t *cfg = NULL;
+    if (cb_image_config_parse(img->config_json, img->config_len, &cfg, err) < 0)
+        return cb_error_wrap(err, "image %s", image);
+    cb_image_config_take_onbuild(cfg, triggers);
+    return 0;
+}
+
 static int find_containerfile(const cb_build_opts_t *o, char **out, cb_error_t **err) {
     struct stat st;
     if (stat(o->context, &st) < 0)
@@ -113,6 +131,7 @@ static int prepare(cb_build_t *b, cb_error_t **err) {
         .target_platform = o->platform,
         .image_env = image_env,
         .image_env_ctx = b,
+        .image_onbuild = image_onbuild,
     };
     if (cb_eval_program(b->prog, &eo, &b->ev, err) < 0)
         return -1;

@@ -202,6 +202,8 @@ static json_t *instr_json(const cb_instr_t *in) {
     json_object_set_new(o, "end_line", json_integer(n->end_line));
     json_object_set_new(o, "original", jstr(n->original));
     json_object_set_new(o, "expanded", json_boolean(in->expanded));
+    if (in->from_onbuild) /* a base image's trigger, placed at the FROM line */
+        json_object_set_new(o, "from_onbuild", json_true());
     json_t *flags = json_object();
     json_t *args = json_array();
     kind_json(in, o, flags, args);

@@ -22,7 +22,8 @@ static const char *stage_label(const cb_build_t *b, size_t stage) {
 
 static void announce(cb_build_t *b, const cb_instr_t *ins) {
     b->step++;
-    cb_info("step", "STEP %u/%u: %s", b->step, b->nsteps, ins->node->original);
+    cb_info("step", "STEP %u/%u: %s%s", b->step, b->nsteps, ins->from_onbuild ? "ONBUILD " : "",
+            ins->node->original);
 }
 
 static void history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty) {
@@ -59,13 +60,18 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
     }
     cb_image_config_begin_stage(st->config);
 
+    /* parser/eval.c spliced the base image's triggers in after FROM (they
+     * run as the stage's first instructions); they are not passed on. */
     cb_autostrv cb_strv_t triggers = CB_STRV_INIT;
     cb_image_config_take_onbuild(st->config, &triggers);
-    if (triggers.len > 0)
+    const cb_stage_t *s = &b->prog->stages[stage];
+    size_t spliced = 0;
+    while (spliced < s->ninstrs && s->instrs[spliced]->from_onbuild)
+        spliced++;
+    if (spliced != triggers.len)
         return cb_error_at(err, from->base.file, from->base.node->start_line, from->base.node->col,
-                           "the base image %s has %zu ONBUILD trigger(s) (first: %s); running ONBUILD "
-                           "triggers is not supported yet",
-                           from->image, triggers.len, triggers.items[0]);
+                           "the base image %s has %zu ONBUILD trigger(s) but %zu were prepared to run",
+                           from->image, triggers.len, spliced);
     return 0;
 }
 
@@ -325,7 +331,8 @@ int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err) {
         const cb_instr_t *ins = s->instrs[i];
         announce(b, ins);
         if (run_instruction(b, stage, ins, err) < 0)
-            return cb_error_locate(err, ins->file, ins->node->start_line, ins->node->col);
+            return ins->from_onbuild ? cb_onbuild_error(err, s, ins)
+                                     : cb_error_locate(err, ins->file, ins->node->start_line, ins->node->col);
     }
     b->stages[stage].built = true;
     return 0;

@@ -1,12 +1,16 @@
 #include "layer/compress.h"
 
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "common/util.h"
+#include "layer/pgzip.h"
 
 #define OUT_CHUNK (64 * 1024)
+#define ZSTD_JOB_SIZE 0
 
 struct cb_layer_compressor {
     cb_layer_compression_t method;
@@ -16,8 +20,7 @@ struct cb_layer_compressor {
     uint64_t size;
     bool finished;
     char digest[CB_DIGEST_STR_LEN + 1];
-    z_stream z;
-    bool z_live;
+    cb_pgzip_t *gz;
     ZSTD_CCtx *zs;
     unsigned char out[OUT_CHUNK];
 };
@@ -56,7 +59,9 @@ int cb_layer_compression_parse(const char *s, cb_layer_compression_t *out, cb_er
     return 0;
 }
 
-static int emit(cb_layer_compressor_t *c, const void *buf, size_t n, cb_error_t **err) {
+/* Every byte for the sink passes here: the blob digest and size. */
+static int emit(void *ctx, const void *buf, size_t n, cb_error_t **err) {
+    cb_layer_compressor_t *c = ctx;
     if (n == 0)
         return 0;
     cb_sha256_update(c->hash, buf, n);
@@ -64,53 +69,74 @@ static int emit(cb_layer_compressor_t *c, const void *buf, size_t n, cb_error_t 
     return c->sink(c->sink_ctx, buf, n, err);
 }
 
+int cb_layer_compress_threads(int *out, cb_error_t **err) {
+    const char *env = getenv("CBUILD_JOBS");
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        long n = strtol(env, &end, 10);
+        if (errno || *end || n < 1)
+            return cb_error_kind_set(err, CB_ERR_INPUT,
+                                     "CBUILD_JOBS='%s': expected a positive number of threads", env);
+        *out = n > CB_PGZIP_MAX_THREADS ? CB_PGZIP_MAX_THREADS : (int)n;
+        return 0;
+    }
+    /* The CPUs we may run on (as nproc counts them), not all the host has. */
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                         : sysconf(_SC_NPROCESSORS_ONLN);
+    *out = n < 1 ? 1 : n > CB_PGZIP_MAX_THREADS ? CB_PGZIP_MAX_THREADS : (int)n;
+    return 0;
+}
+
+/* nbWorkers >= 1 even for one thread: libzstd's multithreaded format is
+ * the same for any worker count but differs from its single-threaded one,
+ * so the blob digest would otherwise depend on the CPU count. The job size
+ * is fixed for the same reason and to bound memory. */
+static int zstd_setup(cb_layer_compressor_t *c, int level, int threads, cb_error_t **err) {
+    c->zs = ZSTD_createCCtx();
+    if (c->zs == NULL)
+        return cb_error_kind_set(err, CB_ERR_LIBRARY, "zstd: cannot create a compressor");
+    struct {
+        ZSTD_cParameter p;
+        int v;
+        const char *name;
+    } params[] = {
+        {ZSTD_c_compressionLevel, level ? level : 3, "level"},
+        {ZSTD_c_checksumFlag, 1, "checksum"},
+        {ZSTD_c_nbWorkers, threads, "workers"},
+        {ZSTD_c_jobSize, ZSTD_JOB_SIZE, "job size"},
+    };
+    for (size_t i = 0; i < CB_ARRAY_LEN(params); i++) {
+        size_t r = ZSTD_CCtx_setParameter(c->zs, params[i].p, params[i].v);
+        if (ZSTD_isError(r))
+            return cb_error_kind_set(err, CB_ERR_LIBRARY, "zstd: cannot set %s %d: %s",
+                                     params[i].name, params[i].v, ZSTD_getErrorName(r));
+    }
+    return 0;
+}
+
 int cb_layer_compressor_new(cb_layer_compressor_t **out, cb_layer_compression_t method, int level,
                             cb_layer_sink_fn sink, void *sink_ctx, cb_error_t **err) {
+    int threads = 1;
+    if (method != CB_LAYER_UNCOMPRESSED && cb_layer_compress_threads(&threads, err) < 0)
+        return -1;
     cb_layer_compressor_t *c = cb_xcalloc(1, sizeof *c);
     c->method = method;
     c->sink = sink;
     c->sink_ctx = sink_ctx;
     c->hash = cb_sha256_new();
-    if (method == CB_LAYER_GZIP) {
-        /* windowBits 15 + 16: a gzip wrapper whose header zlib fills with
-         * mtime 0 and no file name, so the bytes depend on the input only. */
-        int r = deflateInit2(&c->z, level ? level : 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-        if (r != Z_OK) {
-            cb_layer_compressor_free(c);
-            return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: deflateInit2 failed (%d)", r);
-        }
-        c->z_live = true;
-    } else if (method == CB_LAYER_ZSTD) {
-        c->zs = ZSTD_createCCtx();
-        size_t r = c->zs ? ZSTD_CCtx_setParameter(c->zs, ZSTD_c_compressionLevel, level ? level : 3)
-                         : 0;
-        if (c->zs && !ZSTD_isError(r))
-            r = ZSTD_CCtx_setParameter(c->zs, ZSTD_c_checksumFlag, 1);
-        if (c->zs == NULL || ZSTD_isError(r)) {
-            const char *why = c->zs ? ZSTD_getErrorName(r) : "out of memory";
-            cb_layer_compressor_free(c);
-            return cb_error_kind_set(err, CB_ERR_LIBRARY, "zstd: cannot set up compressor: %s", why);
-        }
+    int r = 0;
+    if (method == CB_LAYER_GZIP)
+        r = cb_pgzip_new(&c->gz, level ? level : 6, threads, emit, c, err);
+    else if (method == CB_LAYER_ZSTD)
+        r = zstd_setup(c, level, threads, err);
+    if (r < 0) {
+        cb_layer_compressor_free(c);
+        return -1;
     }
     *out = c;
     return 0;
-}
-
-static int gzip_run(cb_layer_compressor_t *c, const void *buf, size_t n, int flush,
-                    cb_error_t **err) {
-    c->z.next_in = (Bytef *)buf;
-    c->z.avail_in = (uInt)n;
-    for (;;) {
-        c->z.next_out = c->out;
-        c->z.avail_out = OUT_CHUNK;
-        int r = deflate(&c->z, flush);
-        if (r == Z_STREAM_ERROR)
-            return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: deflate failed");
-        if (emit(c, c->out, OUT_CHUNK - c->z.avail_out, err) < 0)
-            return -1;
-        if (flush == Z_FINISH ? r == Z_STREAM_END : c->z.avail_out != 0)
-            return 0;
-    }
 }
 
 static int zstd_run(cb_layer_compressor_t *c, const void *buf, size_t n, ZSTD_EndDirective mode,
@@ -130,23 +156,11 @@ static int zstd_run(cb_layer_compressor_t *c, const void *buf, size_t n, ZSTD_En
 
 int cb_layer_compressor_write(cb_layer_compressor_t *c, const void *buf, size_t n,
                               cb_error_t **err) {
-    /* zlib counts in uInt: feed huge writes in slices. */
-    const unsigned char *p = buf;
-    while (n > 0) {
-        size_t k = n > (1u << 30) ? (1u << 30) : n;
-        int r;
-        if (c->method == CB_LAYER_GZIP)
-            r = gzip_run(c, p, k, Z_NO_FLUSH, err);
-        else if (c->method == CB_LAYER_ZSTD)
-            r = zstd_run(c, p, k, ZSTD_e_continue, err);
-        else
-            r = emit(c, p, k, err);
-        if (r < 0)
-            return -1;
-        p += k;
-        n -= k;
-    }
-    return 0;
+    if (c->method == CB_LAYER_GZIP)
+        return cb_pgzip_write(c->gz, buf, n, err);
+    if (c->method == CB_LAYER_ZSTD)
+        return zstd_run(c, buf, n, ZSTD_e_continue, err);
+    return emit(c, buf, n, err);
 }
 
 int cb_layer_compressor_finish(cb_layer_compressor_t *c, cb_error_t **err) {
@@ -154,7 +168,7 @@ int cb_layer_compressor_finish(cb_layer_compressor_t *c, cb_error_t **err) {
         return 0;
     int r = 0;
     if (c->method == CB_LAYER_GZIP)
-        r = gzip_run(c, NULL, 0, Z_FINISH, err);
+        r = cb_pgzip_finish(c->gz, err);
     else if (c->method == CB_LAYER_ZSTD)
         r = zstd_run(c, NULL, 0, ZSTD_e_end, err);
     if (r < 0)
@@ -175,8 +189,7 @@ void cb_layer_compressor_digest(cb_layer_compressor_t *c, char out[CB_DIGEST_STR
 void cb_layer_compressor_free(cb_layer_compressor_t *c) {
     if (c == NULL)
         return;
-    if (c->z_live)
-        deflateEnd(&c->z);
+    cb_pgzip_free(c->gz);
     ZSTD_freeCCtx(c->zs);
     cb_sha256_free(c->hash);
     free(c);

@@ -1,8 +1,12 @@
 /* Streaming compression of a layer's tar bytes: gzip (zlib, level 6 by
  * default) or zstd (libzstd, level 3 by default) or none. Output goes to a
  * sink in bounded chunks and is counted and hashed on the way (the blob
- * digest). Deterministic: the gzip header carries no name and mtime 0, zstd
- * runs single-threaded, so equal input gives equal bytes. */
+ * digest). Both compressors run on several threads (CBUILD_JOBS, else the
+ * CPUs this process may use) and are deterministic: equal input gives equal
+ * bytes whatever the thread count and however the writes are cut. gzip is
+ * layer/pgzip.h (one member, mtime 0, no name); zstd is libzstd's
+ * multithreaded mode with a fixed job size. The sink is called in the
+ * caller's thread only, from within write and finish. */
 #ifndef CB_LAYER_COMPRESS_H
 #define CB_LAYER_COMPRESS_H
 
@@ -11,6 +15,11 @@
 #include "layer/layer.h"
 
 typedef struct cb_layer_compressor cb_layer_compressor_t;
+
+/* Threads for compression: CBUILD_JOBS if set (a positive number; anything
+ * else is an error naming it), else the CPUs in this process's affinity
+ * mask; capped at CB_PGZIP_MAX_THREADS. */
+int cb_layer_compress_threads(int *out, cb_error_t **err);
 
 /* level 0 picks the default for the method. */
 int cb_layer_compressor_new(cb_layer_compressor_t **out, cb_layer_compression_t method, int level,

@@ -448,6 +448,118 @@ static int init_scope(evaluator_t *x, scope_t *scopes, const cb_stage_t *st, cb_
     return 0;
 }
 
+/* ---- ONBUILD triggers ------------------------------------------------------ */
+
+static int onbuild_fail(cb_error_t **err, const cb_stage_t *st, const char *text) {
+    const cb_instr_from_t *f = st->from;
+    cb_error_wrap(err, "ONBUILD trigger %s from image %s", text, f->image);
+    /* The cause may carry a place in the trigger's own text (line 1); the
+     * outermost place is the one printed, and that is the FROM. */
+    cb_error_t *e = *err;
+    free(e->file);
+    e->file = f->base.file ? cb_xstrdup(f->base.file) : NULL;
+    e->line = f->base.node->start_line;
+    e->col = f->base.node->col;
+    return -1;
+}
+
+int cb_onbuild_error(cb_error_t **err, const cb_stage_t *st, const cb_instr_t *trigger) {
+    return onbuild_fail(err, st, trigger->node->original);
+}
+
+/* One trigger text to one instruction; the parsed tree goes to the program,
+ * which the instruction borrows its node from. */
+static int parse_trigger(cb_program_t *prog, const cb_stage_t *st, const char *text, cb_instr_t **out,
+                         cb_error_t **err) {
+    const cb_instr_from_t *f = st->from;
+    cb_ast_t *ast = NULL;
+    if (cb_parse_buffer(f->base.file, text, strlen(text), &ast, err) < 0)
+        return -1;
+    prog->trigger_asts = cb_xrealloc(prog->trigger_asts, (prog->ntrigger_asts + 1) * sizeof *prog->trigger_asts);
+    prog->trigger_asts[prog->ntrigger_asts++] = ast;
+    if (ast->nnodes != 1)
+        return cb_error_kind_set(err, CB_ERR_INPUT, "onbuild trigger should be a single expression");
+    /* As BuildKit does, the trigger takes its stage's FROM place. */
+    cb_node_t *n = ast->nodes[0];
+    n->start_line = f->base.node->start_line;
+    n->end_line = f->base.node->end_line;
+    n->col = f->base.node->col;
+    cb_instr_t *in = NULL;
+    if (cb_instr_from_node(n, f->base.file, &in, err) < 0)
+        return -1;
+    if (in->kind == CB_INSTR_ONBUILD || in->kind == CB_INSTR_FROM || in->kind == CB_INSTR_MAINTAINER) {
+        cb_error_kind_set(err, CB_ERR_INPUT, "%s isn't allowed as an ONBUILD trigger", cb_instr_kind_name(in->kind));
+        cb_instr_free(in);
+        return -1;
+    }
+    in->from_onbuild = true;
+    *out = in;
+    return 0;
+}
+
+/* Puts the base image's triggers in front of the stage's instructions.
+ * Returns 1 when it spliced any, 0 when the image has none. */
+static int splice_stage(evaluator_t *x, cb_stage_t *st, cb_error_t **err) {
+    const cb_eval_opts_t *o = x->opts;
+    const char *platform = st->from->platform ? st->from->platform : x->ev->target_platform;
+    cb_autostrv cb_strv_t texts = CB_STRV_INIT;
+    if (o->image_onbuild(o->image_env_ctx, st->from->image, platform, &texts, err) < 0)
+        return locate(err, &st->from->base);
+    if (texts.len == 0)
+        return 0;
+    cb_instr_t **instrs = cb_xcalloc(texts.len + st->ninstrs + 1, sizeof *instrs);
+    for (size_t i = 0; i < texts.len; i++)
+        if (parse_trigger(x->prog, st, texts.items[i], &instrs[i], err) < 0) {
+            for (size_t j = 0; j < i; j++)
+                cb_instr_free(instrs[j]);
+            free(instrs);
+            return onbuild_fail(err, st, texts.items[i]);
+        }
+    if (st->ninstrs)
+        memcpy(instrs + texts.len, st->instrs, st->ninstrs * sizeof *instrs);
+    free(st->instrs);
+    st->instrs = instrs;
+    st->ninstrs += texts.len;
+    return 1;
+}
+
+/* Splices the triggers of every image the kept stages start from. A trigger
+ * may name a stage (COPY --from), so the graph is rebuilt after any splice
+ * and newly kept stages get theirs, until nothing changes (BuildKit's loop
+ * over initOnBuildTriggers). Each stage is spliced at most once. */
+static int splice_onbuild(evaluator_t *x, cb_error_t **err) {
+    if (x->opts->image_onbuild == NULL)
+        return 0;
+    cb_program_t *prog = x->prog;
+    cb_eval_t *ev = x->ev;
+    bool *done = cb_xcalloc(prog->nstages, sizeof *done);
+    int r = 0;
+    for (bool again = true; again && r == 0;) {
+        again = false;
+        for (size_t o = 0; o < ev->graph->norder && r == 0; o++) {
+            size_t s = ev->graph->order[o];
+            cb_stage_t *st = &prog->stages[s];
+            if (done[s])
+                continue;
+            done[s] = true;
+            if (ev->graph->stages[s].base >= 0 || strcasecmp(st->from->image, "scratch") == 0)
+                continue;
+            r = splice_stage(x, st, err);
+            if (r > 0) {
+                again = true;
+                r = 0;
+            }
+        }
+        if (again && r == 0) {
+            cb_graph_free(ev->graph);
+            ev->graph = NULL;
+            r = cb_graph_build(prog, x->opts->target, &ev->graph, err);
+        }
+    }
+    free(done);
+    return r;
+}
+
 static int eval_stages(evaluator_t *x, cb_error_t **err) {
     cb_program_t *prog = x->prog;
     cb_eval_t *ev = x->ev;
@@ -460,7 +572,7 @@ static int eval_stages(evaluator_t *x, cb_error_t **err) {
         for (size_t i = 0; i < st->ninstrs && r == 0; i++) {
             cb_instr_t *in = st->instrs[i];
             if (eval_instr(x, sc, in, err) < 0)
-                r = locate(err, in);
+                r = in->from_onbuild ? cb_onbuild_error(err, st, in) : locate(err, in);
             in->expanded = r == 0 && in->kind != CB_INSTR_ONBUILD;
         }
         st->evaluated = r == 0;
@@ -550,6 +662,8 @@ int cb_eval_program(cb_program_t *prog, const cb_eval_opts_t *opts, cb_eval_t **
         if (eval_from(&x, &prog->stages[s], err) < 0)
             goto fail;
     if (cb_graph_build(prog, opts->target, &ev->graph, err) < 0)
+        goto fail;
+    if (splice_onbuild(&x, err) < 0)
         goto fail;
     if (eval_stages(&x, err) < 0)
         goto fail;

@@ -24,6 +24,15 @@
  *   they run in a child build).
  * - ENV and LABEL pairs of one instruction all see the values from before
  *   the instruction.
+ * - ONBUILD triggers of a base image (opts->image_onbuild) run as if written
+ *   right after the FROM of a stage FROM that image (not scratch, not a
+ *   stage), in order, before the stage's own instructions: each trigger text
+ *   is parsed and its instruction spliced in at the front of the stage,
+ *   marked from_onbuild and placed at the FROM line, and then expanded in
+ *   the stage's scope like any instruction there. A trigger that is not one
+ *   instruction, or is ONBUILD, FROM or MAINTAINER, is an error. A trigger's
+ *   COPY --from=<stage> may make the target need more stages (the graph is
+ *   rebuilt, as BuildKit does).
  *
  * Every expanded instruction records the build args it used in
  * instr->used_args ("NAME=VALUE"); a RUN uses every ARG in scope, since they
@@ -41,6 +50,9 @@
 /* Fills env with an image's config Env ("K=V"), for stages FROM an image. */
 typedef int (*cb_image_env_fn)(void *ctx, const char *image, const char *platform, cb_env_t *env,
                                cb_error_t **err);
+/* Appends an image's config OnBuild triggers (instruction texts) to triggers. */
+typedef int (*cb_image_onbuild_fn)(void *ctx, const char *image, const char *platform, cb_strv_t *triggers,
+                                   cb_error_t **err);
 
 typedef struct cb_eval_opts {
     const cb_strv_t *build_args; /* "NAME=VALUE"; NULL for none */
@@ -48,7 +60,8 @@ typedef struct cb_eval_opts {
     const char *target_platform; /* "os/arch[/variant]"; NULL = the build platform */
     const char *build_platform;  /* NULL = this host (uname) */
     cb_image_env_fn image_env;   /* NULL: images are taken to set no ENV */
-    void *image_env_ctx;
+    void *image_env_ctx;         /* passed to image_env and image_onbuild */
+    cb_image_onbuild_fn image_onbuild; /* NULL: images are taken to have no triggers */
 } cb_eval_opts_t;
 
 typedef struct cb_eval {
@@ -68,6 +81,11 @@ typedef struct cb_eval {
 int cb_eval_program(cb_program_t *prog, const cb_eval_opts_t *opts, cb_eval_t **out,
                     cb_error_t **err);
 void cb_eval_free(cb_eval_t *ev);
+
+/* Puts an error raised while running a spliced ONBUILD trigger of stage st
+ * at the stage's FROM: "FILE:LINE:COL: ONBUILD trigger TEXT from image X:
+ * cause". Returns -1. */
+int cb_onbuild_error(cb_error_t **err, const cb_stage_t *st, const cb_instr_t *trigger);
 
 /* This host's platform as "os/arch[/variant]" (linux/amd64 on x86_64). */
 char *cb_platform_host(void);

@@ -643,6 +643,9 @@ void cb_program_free(cb_program_t *prog) {
         free(prog->stages[s].instrs);
     }
     free(prog->stages);
+    for (size_t i = 0; i < prog->ntrigger_asts; i++)
+        cb_ast_free(prog->trigger_asts[i]);
+    free(prog->trigger_asts);
     free(prog);
 }
 

@@ -54,6 +54,9 @@ typedef struct cb_instr {
      * "NAME=VALUE" ("NAME" when declared without a value). Cache keys use it. */
     cb_strv_t used_args;
     bool expanded; /* eval has expanded this instruction's values */
+    /* A base image's ONBUILD trigger that eval spliced in after FROM; its
+     * node (parsed from the trigger text) carries the FROM's lines. */
+    bool from_onbuild;
 } cb_instr_t;
 
 typedef struct cb_kv {
@@ -158,6 +161,10 @@ typedef struct cb_program {
     size_t nmeta;
     cb_stage_t *stages;
     size_t nstages;
+    /* The trigger texts of base images, parsed by eval: the spliced
+     * instructions borrow their nodes. Owned here, freed with the program. */
+    cb_ast_t **trigger_asts;
+    size_t ntrigger_asts;
 } cb_program_t;
 
 /* --flag parsing, as BuildKit's BFlags: each instruction declares its flags;
