@@ -16,6 +16,7 @@
 
 #include "builder/build_state.h"
 #include "builder/outputs.h"
+#include "builder/userns.h"
 #include "cache/index.h"
 #include "cache/refname.h"
 #include "common/fsutil.h"
@@ -239,7 +240,10 @@ int cb_build_run(const cb_build_opts_t *opts, char **image_digest, cb_error_t **
     cb_build_t b = {0};
     b.opts = opts;
     b.context_fd = -1;
-    b.rootless = geteuid() != 0;
+    /* In our user namespace we are root, but only for the mapped ids: a
+     * chown beyond them fails and is skipped as when not root at all. */
+    b.rootless = geteuid() != 0 || cb_userns_mode() != CB_USERNS_NONE;
+    b.ids_exact = geteuid() == 0 && cb_userns_mode() != CB_USERNS_SINGLE;
     b.compression = opts->compression == CB_COMPRESS_ZSTD   ? CB_LAYER_ZSTD
                     : opts->compression == CB_COMPRESS_NONE ? CB_LAYER_UNCOMPRESSED
                                                             : CB_LAYER_GZIP;

@@ -41,6 +41,8 @@ typedef struct cb_build_opts {
     cb_compression_t compression;
     bool has_timestamp;  /* --timestamp N or SOURCE_DATE_EPOCH */
     int64_t timestamp;
+    char *network;       /* --network host|none; NULL: host */
+    cb_strv_t secrets;   /* --secret specs as given */
     bool no_cache;
     bool quiet;
 } cb_build_opts_t;

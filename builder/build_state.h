@@ -59,7 +59,8 @@ typedef struct cb_build {
     int context_fd;
     cb_ignore_t *ignore;
     time_t created;     /* config and history times */
-    bool rootless;      /* not uid 0: ownership in unpacked trees is best effort */
+    bool rootless;      /* not real root: chowns in unpacked trees are best effort */
+    bool ids_exact;     /* files carry the image's ids (root, or a subordinate-id namespace) */
     cb_layer_compression_t compression;
     cb_base_image_t **bases; /* resolved FROM and COPY --from images */
     size_t nbases;
@@ -92,6 +93,23 @@ void cb_image_layers_free(cb_image_layer_t *layers, size_t n);
 
 /* stage_exec.c: runs one stage's instructions. */
 int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err);
+/* A history entry for ins (empty: no layer). */
+void cb_stage_history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty);
+
+/* A layer being made: the blob writer it streams into and the layer writer. */
+typedef struct cb_layer_job {
+    struct cb_blob_writer *blob;
+    struct cb_layer_writer *writer;
+} cb_layer_job_t;
+int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err);
+void cb_layer_job_abort(cb_layer_job_t *job);
+/* Finishes the layer, publishes its blob and records it in the stage; with
+ * apply, also applies it to the stage's root file system when that is
+ * materialised (RUN changed that tree itself). */
+int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool apply, cb_error_t **err);
+
+/* run_step.c: RUN. */
+int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error_t **err);
 
 /* image_write.c: writes the config and manifest of a stage's result into the
  * store; digests out (manifest, config) and the manifest descriptor. */

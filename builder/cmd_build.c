@@ -10,6 +10,8 @@
 #include "builder/build.h"
 #include "builder/cli.h"
 #include "builder/commands.h"
+#include "builder/userns.h"
+#include "cache/root.h"
 
 enum {
     OPT_BUILD_ARG = 1000,
@@ -22,6 +24,8 @@ enum {
     OPT_COMPRESSION,
     OPT_TIMESTAMP,
     OPT_NO_CACHE,
+    OPT_NETWORK,
+    OPT_SECRET,
 };
 
 static const struct option long_opts[] = {
@@ -38,6 +42,8 @@ static const struct option long_opts[] = {
     {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"network", required_argument, NULL, OPT_NETWORK},
+    {"secret", required_argument, NULL, OPT_SECRET},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -63,6 +69,9 @@ static void usage(FILE *out) {
           "                            or local (the root file system); a plain P means local\n"
           "      --iidfile FILE        write the image id (config digest) to FILE\n"
           "      --no-cache            do not use cached steps\n"
+          "      --network MODE        RUN's network: host (default) or none\n"
+          "      --secret id=ID,src=FILE|env=VAR\n"
+          "                            a secret for RUN --mount=type=secret (never stored)\n"
           "  -q, --quiet               print only the image id\n"
           "  -h, --help                this help\n",
           out);
@@ -202,6 +211,21 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
             }
             o->has_timestamp = true;
             break;
+        case OPT_NETWORK:
+            if (strcmp(optarg, "host") != 0 && strcmp(optarg, "none") != 0) {
+                fprintf(stderr, "cbuild: --network %s: expected host or none\n", optarg);
+                return 2;
+            }
+            free(o->network);
+            o->network = cb_xstrdup(optarg);
+            break;
+        case OPT_SECRET:
+            if (strstr(optarg, "id=") == NULL && strchr(optarg, '=') != NULL) {
+                fprintf(stderr, "cbuild: --secret %s: expected id=ID,src=FILE or id=ID,env=VAR\n", optarg);
+                return 2;
+            }
+            cb_strv_push(&o->secrets, optarg);
+            break;
         case OPT_NO_CACHE:
             o->no_cache = true;
             break;
@@ -244,6 +268,8 @@ void cb_build_opts_free(cb_build_opts_t *o) {
     free(o->platform);
     free(o->root);
     free(o->iidfile);
+    free(o->network);
+    cb_strv_free(&o->secrets);
     for (size_t i = 0; i < o->noutputs; i++)
         free(o->outputs[i].dest);
     free(o->outputs);
@@ -258,7 +284,14 @@ int cb_cmd_build(int argc, char **argv) {
     }
     cb_autoerr cb_error_t *err = NULL;
     cb_autofree char *digest = NULL;
-    if (cb_build_run(&opts, &digest, &err) < 0) {
+    /* The root is chosen as the invoking user (inside the namespace we are
+     * uid 0, which would pick root's). */
+    if (opts.root == NULL && cb_root_resolve(NULL, &opts.root, &err) < 0) {
+        cb_error_print(err, stderr);
+        cb_build_opts_free(&opts);
+        return cb_error_exit_code(err);
+    }
+    if (cb_userns_enter(&err) < 0 || cb_build_run(&opts, &digest, &err) < 0) {
         cb_error_print(err, stderr);
         rc = cb_error_exit_code(err);
     } else {

@@ -60,8 +60,8 @@ static int parse_options(copy_ctx_t *c, cb_error_t **err) {
         if (copy_parse_chown(ins->chown, c->env->dest_root_fd, &c->uid, &c->gid, err) < 0)
             return cb_error_wrap(err, "%s", c->cmd);
         c->set_owner = c->chown_given = true;
-    } else if (!c->from || c->env->rootless) {
-        /* Docker's COPY default; a rootless --from root holds our own ids. */
+    } else if (!c->from || c->env->ids_collapsed) {
+        /* Docker's COPY default; a collapsed --from root holds our own ids. */
         c->set_owner = true;
     }
     if (ins->chmod && copy_parse_chmod(ins->chmod, &c->chmod, err) < 0)

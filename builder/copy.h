@@ -23,8 +23,8 @@
  *     keep their metadata); missing ones are created 0755, owned by the
  *     --chown owner (root by default).
  *   - Owners: without --chown every entry is 0:0 for context sources; COPY
- *     --from keeps the source's owners (0:0 when rootless, because a rootless
- *     materialised root carries the builder's own ids). --chown=user[:group]
+ *     --from keeps the source's owners (0:0 when ids_collapsed, because such
+ *     a materialised root carries the builder's own ids). --chown=user[:group]
  *     looks names up in the image's /etc/passwd and /etc/group; numbers are
  *     taken as they are; a user without group gets the user's primary group
  *     (a numeric uid alone gets gid = uid).
@@ -69,7 +69,8 @@ typedef struct cb_copy_env {
     const char *workdir;       /* the stage's WORKDIR; NULL or "" means "/" */
     const cb_env_t *env;       /* for heredoc expansion; may be NULL */
     const char *tmpdir;        /* downloads / archive extraction; NULL: $TMPDIR or /tmp */
-    bool rootless;
+    bool rootless;             /* chowns while extracting archives are best effort */
+    bool ids_collapsed;        /* materialised roots do not carry the image's ids */
     bool clamp_mtime;          /* SOURCE_DATE_EPOCH / --timestamp */
     int64_t mtime;
 } cb_copy_env_t;

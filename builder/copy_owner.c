@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "builder/copy_private.h"
+#include "builder/user.h"
 #include "common/util.h"
 
 #define MAX_DB_SIZE (16 * 1024 * 1024)
@@ -237,4 +238,116 @@ uint32_t copy_chmod_apply(const copy_chmod_t *c, uint32_t st_mode) {
 void copy_chmod_clear(copy_chmod_t *c) {
     free(c->spec);
     memset(c, 0, sizeof *c);
+}
+
+/* ---- USER (RUN) ---- */
+
+/* The passwd line whose field key_field equals key: fields 0..6 into f
+ * (pointing into *line, which the caller frees). 1 when found. */
+static int passwd_find(const cb_buf_t *db, int key_field, const char *key, char **line, char *f[7]) {
+    const char *p = cb_buf_str(db);
+    while (*p) {
+        const char *eol = strchrnul(p, '\n');
+        char *l = cb_xstrndup(p, (size_t)(eol - p));
+        char *cur = l;
+        int n = 0;
+        for (; n < 7 && cur; n++) {
+            f[n] = cur;
+            char *colon = strchr(cur, ':');
+            if (colon)
+                *colon = '\0';
+            cur = colon ? colon + 1 : NULL;
+        }
+        if (n >= 4 && strcmp(f[key_field], key) == 0) {
+            for (; n < 7; n++)
+                f[n] = (char *)"";
+            *line = l;
+            return 1;
+        }
+        free(l);
+        p = *eol ? eol + 1 : eol;
+    }
+    return 0;
+}
+
+/* Groups of /etc/group whose member list names user. */
+static void member_groups(const cb_buf_t *db, const char *user, cb_user_t *u) {
+    const char *p = cb_buf_str(db);
+    while (*p) {
+        const char *eol = strchrnul(p, '\n');
+        cb_autofree char *l = cb_xstrndup(p, (size_t)(eol - p));
+        char *f[4] = {0};
+        char *cur = l;
+        int n = 0;
+        for (; n < 4 && cur; n++) {
+            f[n] = cur;
+            char *colon = strchr(cur, ':');
+            if (colon)
+                *colon = '\0';
+            cur = colon ? colon + 1 : NULL;
+        }
+        uint32_t gid;
+        if (n == 4 && parse_id(f[2], &gid)) {
+            char *save = NULL;
+            for (char *m = strtok_r(f[3], ",", &save); m; m = strtok_r(NULL, ",", &save))
+                if (strcmp(m, user) == 0 && gid != u->gid) {
+                    u->groups = cb_xrealloc(u->groups, (u->ngroups + 1) * sizeof *u->groups);
+                    u->groups[u->ngroups++] = gid;
+                    break;
+                }
+        }
+        p = *eol ? eol + 1 : eol;
+    }
+}
+
+void cb_user_clear(cb_user_t *u) {
+    free(u->groups);
+    free(u->home);
+    memset(u, 0, sizeof *u);
+}
+
+int cb_user_resolve(int rootfd, const char *spec, cb_user_t *out, cb_error_t **err) {
+    memset(out, 0, sizeof *out);
+    cb_autofree char *user = cb_xstrdup(spec && *spec ? spec : "0");
+    char *group = strchr(user, ':');
+    if (group)
+        *group++ = '\0';
+    cb_autobuf cb_buf_t passwd = CB_BUF_INIT;
+    if (read_db(rootfd, "/etc/passwd", &passwd, err) < 0)
+        return -1;
+    bool numeric = parse_id(user, &out->uid);
+    cb_autofree char *line = NULL;
+    char *f[7];
+    const char *name = numeric ? NULL : user;
+    if (passwd_find(&passwd, numeric ? 2 : 0, user, &line, f)) {
+        if (!parse_id(f[2], &out->uid) || !parse_id(f[3], &out->gid))
+            return cb_error_kind_set(err, CB_ERR_INPUT, "USER %s: its /etc/passwd entry has bad ids", spec);
+        out->home = cb_xstrdup(f[5][0] ? f[5] : "/");
+        name = f[0];
+    } else if (!numeric) {
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "unable to find user %s: no matching entries in the image's /etc/passwd",
+                                 user);
+    } else {
+        out->home = cb_xstrdup("/");
+    }
+    cb_autobuf cb_buf_t groups = CB_BUF_INIT;
+    if (read_db(rootfd, "/etc/group", &groups, err) < 0) {
+        cb_user_clear(out);
+        return -1;
+    }
+    if (group) {
+        if (!parse_id(group, &out->gid) && db_lookup(&groups, group, 2, &out->gid, NULL) != 1) {
+            cb_user_clear(out);
+            return cb_error_kind_set(err, CB_ERR_INPUT,
+                                     "unable to find group %s: no matching entries in the image's /etc/group",
+                                     group);
+        }
+    }
+    out->groups = cb_xmalloc(sizeof *out->groups);
+    out->groups[0] = out->gid;
+    out->ngroups = 1;
+    if (!group && name)
+        member_groups(&groups, name, out);
+    return 0;
 }

@@ -26,7 +26,7 @@ static void announce(cb_build_t *b, const cb_instr_t *ins) {
             ins->node->original);
 }
 
-static void history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty) {
+void cb_stage_history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty) {
     cb_image_config_add_history(st->config, ins->node->original, empty, b->created, "cbuild");
 }
 
@@ -75,13 +75,7 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
     return 0;
 }
 
-/* A layer being made: the blob writer it streams into and the layer writer. */
-typedef struct layer_job {
-    cb_blob_writer_t *blob;
-    cb_layer_writer_t *writer;
-} layer_job_t;
-
-static int layer_begin(cb_build_t *b, layer_job_t *job, cb_error_t **err) {
+int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err) {
     if (cb_blob_begin(b->store, &job->blob, err) < 0)
         return -1;
     cb_layer_writer_opts_t o = {
@@ -92,16 +86,14 @@ static int layer_begin(cb_build_t *b, layer_job_t *job, cb_error_t **err) {
     return cb_layer_writer_new(&job->writer, &o, cb_blob_sink, job->blob, err);
 }
 
-static void layer_abort(layer_job_t *job) {
+void cb_layer_job_abort(cb_layer_job_t *job) {
     cb_layer_writer_free(job->writer);
     cb_blob_abort(job->blob);
     job->writer = NULL;
     job->blob = NULL;
 }
 
-/* Finishes the layer, publishes its blob, records it in the stage and
- * applies it to the stage's root file system when that is materialised. */
-static int layer_commit(cb_build_t *b, size_t stage, layer_job_t *job, cb_error_t **err) {
+int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool apply, cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
     cb_layer_result_t res;
     if (cb_layer_writer_finish(job->writer, &res, err) < 0)
@@ -122,7 +114,7 @@ static int layer_commit(cb_build_t *b, size_t stage, layer_job_t *job, cb_error_
     l->desc.size = size;
     l->diff_id = cb_xstrdup(res.diff_id);
     cb_image_config_add_layer(st->config, res.diff_id);
-    if (st->rootfs_fd >= 0 && cb_apply_layers(b, st->rootfs_fd, l, 1, err) < 0)
+    if (apply && st->rootfs_fd >= 0 && cb_apply_layers(b, st->rootfs_fd, l, 1, err) < 0)
         return -1;
     return 0;
 }
@@ -154,6 +146,7 @@ static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_
         .env = &b->ev->stage_args[stage],
         .tmpdir = b->scratch,
         .rootless = b->rootless,
+        .ids_collapsed = !b->ids_exact,
         .clamp_mtime = b->opts->has_timestamp,
         .mtime = b->opts->timestamp,
     };
@@ -163,13 +156,13 @@ static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_
         return -1;
     if (cb_stage_rootfs(b, stage, &env.dest_root_fd, err) < 0)
         return -1;
-    layer_job_t job = {0};
-    if (layer_begin(b, &job, err) < 0 || cb_copy_to_layer(ins, is_add, &env, job.writer, err) < 0 ||
-        layer_commit(b, stage, &job, err) < 0) {
-        layer_abort(&job);
+    cb_layer_job_t job = {0};
+    if (cb_layer_job_begin(b, &job, err) < 0 || cb_copy_to_layer(ins, is_add, &env, job.writer, err) < 0 ||
+        cb_layer_job_commit(b, stage, &job, true, err) < 0) {
+        cb_layer_job_abort(&job);
         return -1;
     }
-    history(b, st, &ins->base, false);
+    cb_stage_history(b, st, &ins->base, false);
     return 0;
 }
 
@@ -194,17 +187,17 @@ static int run_workdir(cb_build_t *b, size_t stage, const cb_instr_value_t *ins,
     if (*rel == '\0' || dfd >= 0) {
         if (dfd >= 0)
             close(dfd);
-        history(b, st, &ins->base, true);
+        cb_stage_history(b, st, &ins->base, true);
         return 0;
     }
-    layer_job_t job = {0};
+    cb_layer_job_t job = {0};
     cb_layer_attrs_t attrs = {.set_uid = true, .set_gid = true, .set_mode = true, .mode = 0755};
-    if (layer_begin(b, &job, err) < 0 || cb_layer_add_parents(job.writer, rel, &attrs, err) < 0 ||
-        cb_layer_add_dir(job.writer, rel, &attrs, err) < 0 || layer_commit(b, stage, &job, err) < 0) {
-        layer_abort(&job);
+    if (cb_layer_job_begin(b, &job, err) < 0 || cb_layer_add_parents(job.writer, rel, &attrs, err) < 0 ||
+        cb_layer_add_dir(job.writer, rel, &attrs, err) < 0 || cb_layer_job_commit(b, stage, &job, true, err) < 0) {
+        cb_layer_job_abort(&job);
         return -1;
     }
-    history(b, st, &ins->base, false);
+    cb_stage_history(b, st, &ins->base, false);
     return 0;
 }
 
@@ -300,7 +293,7 @@ static int run_metadata(cb_build_t *b, size_t stage, const cb_instr_t *ins, cb_e
         return cb_error_kind_set(err, CB_ERR_INTERNAL, "%s is not a metadata instruction",
                                  cb_instr_kind_name(ins->kind));
     }
-    history(b, st, ins, true);
+    cb_stage_history(b, st, ins, true);
     return 0;
 }
 
@@ -309,8 +302,7 @@ static int run_instruction(cb_build_t *b, size_t stage, const cb_instr_t *ins, c
     case CB_INSTR_ARG:
         return 0; /* scoping was done by parser/eval.c; ARGs leave no trace in the image */
     case CB_INSTR_RUN:
-        return cb_error_kind_set(err, CB_ERR_INPUT,
-                                 "RUN is not supported yet: this cbuild builds images without RUN steps");
+        return cb_run_step(b, stage, (const cb_instr_run_t *)ins, err);
     case CB_INSTR_COPY:
     case CB_INSTR_ADD:
         return run_copy(b, stage, (const cb_instr_copy_t *)ins, err);

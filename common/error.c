@@ -126,6 +126,8 @@ int cb_error_exit_code(const cb_error_t *err) {
     const cb_error_t *root = cb_error_root(err);
     if (root == NULL)
         return 0;
+    if (root->kind == CB_ERR_INTERRUPTED)
+        return 130; /* as a shell reports a job killed by SIGINT */
     return (root->kind == CB_ERR_SYNTAX || root->kind == CB_ERR_INPUT) ? 2 : 1;
 }
 

@@ -50,7 +50,7 @@ build_fails "unknown --chown user" "Bad:2(:[0-9]+)?: .*nosuchuser" "FROM oci:$ba
 build_fails "base layout missing" "Bad:1(:[0-9]+)?: .*$T/nope" "FROM oci:$T/nope:latest\n"
 build_fails "image not in the store" "Bad:1(:[0-9]+)?: .*not found" 'FROM nosuchimage:1\n'
 build_fails "unknown instruction" "Bad:2:1: .*FORM" 'FROM scratch\nFORM x\n'
-build_fails "RUN is refused for now" "Bad:2(:[0-9]+)?: .*RUN" 'FROM scratch\nRUN true\n'
+build_fails "RUN without a shell in the image names the line and the shell" "Bad:2(:[0-9]+)?: .*/bin/sh.*No such file" 'FROM scratch\nRUN true\n'
 build_fails "bad -t name" "UPPER" 'FROM scratch\n' -t "UPPER:Case"
 build_fails "bad EXPOSE" "Bad:2(:[0-9]+)?: .*port" 'FROM scratch\nEXPOSE http\n'
 

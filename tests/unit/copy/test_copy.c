@@ -354,7 +354,7 @@ static void from_root_keeps_owner_unless_rootless(void **state) {
                               (unsigned)getgid());
     assert_string_equal(f->lines.items[3], want);
     free(want);
-    f->env.rootless = true;
+    f->env.ids_collapsed = true;
     assert_int_equal(fx_run(f, false), 0);
     assert_string_equal(f->lines.items[3], "f usr/local/bin/tool 0755 0:0 1");
     f->ins.chown = (char *)"app";

@@ -1,0 +1,78 @@
+/* The container a RUN step executes in (DESIGN.md "The runner").
+ *
+ * cb_run_container forks a child into new user, mount, pid, ipc and uts
+ * namespaces (and a network namespace with only loopback for --network
+ * none). The user namespace maps ids 0..N-1 onto the same ids of the
+ * builder's own namespace (every id the builder has), so the step's root
+ * holds capabilities only over the container's namespaces.
+ *
+ * Root file system: kernel overlayfs (with userxattr, as it is mounted in a
+ * user namespace): lower = a stub dir over the stage's root file system,
+ * upper = WORKSPACE/DIR/upper, which after the step holds exactly its
+ * changes (whiteouts as 0/0 character devices, opaque dirs with
+ * user.overlay.opaque). The stub provides the mount points /proc, /dev,
+ * /sys and /etc/hosts, /etc/resolv.conf, /etc/hostname with the metadata
+ * the stage's tree has, so mounting them writes nothing to the upper dir.
+ *
+ * Inside: a fresh /proc, a tmpfs /dev with null zero full random urandom
+ * tty bound from the host, devpts, /dev/shm; /sys bound read-only when
+ * allowed; the step's hosts/resolv.conf/hostname files; pivot_root; the
+ * step's mounts; then Docker's default capabilities, USER's ids and groups,
+ * no_new_privs and the default seccomp filter (builder/run_security.h),
+ * and execve. stdin is /dev/null; stdout and stderr stream to the
+ * builder's stderr as they come, and the last lines are kept for the error
+ * message of a failing step.
+ *
+ * SIGINT or SIGTERM during a step kills everything in its pid namespace;
+ * the mounts die with the mount namespace. cb_run_container then fails with
+ * CB_ERR_INTERRUPTED. */
+#ifndef CB_BUILDER_RUN_H
+#define CB_BUILDER_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef enum cb_run_network { CB_NET_HOST, CB_NET_NONE } cb_run_network_t;
+
+/* A mount prepared on the host side (RUN --mount, secrets). */
+typedef struct cb_run_mount {
+    char *source;   /* host path to bind; NULL for a tmpfs */
+    char *target;   /* absolute path in the container */
+    bool readonly;
+    bool is_file;   /* source is a file (secrets): the mount point is a file */
+    char *overlay_dir; /* rw bind: writes go to an overlay upper in this dir, then vanish */
+    uint64_t tmpfs_size; /* bytes, 0: the kernel's default */
+} cb_run_mount_t;
+
+typedef struct cb_run_spec {
+    const char *workspace; /* directory holding lower and dir */
+    const char *lower;     /* the stage's root file system, relative to workspace */
+    const char *dir;       /* an empty directory for this step, relative to workspace */
+    char *const *argv;     /* argv[0] without '/' is looked up in the step's PATH */
+    char *const *env;      /* "K=V", NULL-terminated */
+    const char *cwd;       /* created when missing, as runc does */
+    uint32_t uid, gid;
+    const uint32_t *groups;
+    size_t ngroups;
+    const char *hostname;
+    cb_run_network_t network;
+    const cb_run_mount_t *mounts;
+    size_t nmounts;
+} cb_run_spec_t;
+
+typedef struct cb_run_result {
+    int status;   /* exit code, or 128 + signal number */
+    char *tail;   /* the output's last lines (at most ~4 KiB), caller frees */
+    char *upper;  /* WORKSPACE/DIR/upper: the step's changes, caller frees */
+} cb_run_result_t;
+
+/* Runs the step; 0 whenever the command ran, whatever its status. Fails
+ * when the container cannot be set up (the error says which part) or when
+ * interrupted. */
+int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t **err);
+void cb_run_result_clear(cb_run_result_t *res);
+
+#endif

@@ -1,0 +1,307 @@
+/* The host side of a RUN step: the step's directory, the namespaces'
+ * id maps, the output stream, signals and the exit status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "builder/run_private.h"
+#include "builder/userns.h"
+#include "common/util.h"
+
+#define TAIL_BYTES 4096
+#define TAIL_LINES 12
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+    interrupted = sig;
+}
+
+void cb_run_result_clear(cb_run_result_t *res) {
+    free(res->tail);
+    free(res->upper);
+    memset(res, 0, sizeof *res);
+}
+
+static int write_text(int dirfd, const char *name, const char *text, cb_error_t **err) {
+    int fd = openat(dirfd, name, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return cb_error_set(err, errno, "create %s", name);
+    size_t n = strlen(text);
+    ssize_t w = write(fd, text, n);
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)n)
+        return cb_error_set(err, w < 0 ? e : EIO, "write %s", name);
+    return 0;
+}
+
+/* The step's /etc/hosts, /etc/resolv.conf and /etc/hostname. */
+static int write_etc_files(int dirfd, const cb_run_spec_t *spec, cb_error_t **err) {
+    const char *h = spec->hostname ? spec->hostname : "localhost";
+    cb_autofree char *hosts = cb_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                                           "ip6-loopback\n127.0.1.1\t%s\n",
+                                           h);
+    cb_autofree char *hostname = cb_xasprintf("%s\n", h);
+    cb_autobuf cb_buf_t resolv = CB_BUF_INIT;
+    if (spec->network == CB_NET_HOST) {
+        /* The host's resolvers are reachable on the host's network. */
+        FILE *f = fopen("/etc/resolv.conf", "re");
+        char line[1024];
+        while (f && fgets(line, sizeof line, f))
+            cb_buf_puts(&resolv, line);
+        if (f)
+            fclose(f);
+    }
+    if (write_text(dirfd, RUN_HOSTS, hosts, err) < 0 || write_text(dirfd, RUN_HOSTNAME, hostname, err) < 0 ||
+        write_text(dirfd, RUN_RESOLV, cb_buf_str(&resolv), err) < 0)
+        return -1;
+    return 0;
+}
+
+static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_error_t **err) {
+    cb_autoclose int dirfd = openat(wsfd, spec->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return cb_error_set(err, errno, "open %s/%s", spec->workspace, spec->dir);
+    static const char *const sub[] = {RUN_STUB, RUN_UPPER, RUN_WORK, RUN_ROOTFS};
+    for (size_t i = 0; i < 4; i++)
+        if (mkdirat(dirfd, sub[i], 0755) < 0)
+            return cb_error_set(err, errno, "create %s/%s/%s", spec->workspace, spec->dir, sub[i]);
+    cb_autoclose int lowerfd = openat(wsfd, spec->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cb_autoclose int stubfd = openat(dirfd, RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lowerfd < 0 || stubfd < 0)
+        return cb_error_set(err, errno, "open the step's lower directories");
+    bool etc_files = false;
+    if (cb_run_make_stub(lowerfd, stubfd, spec, &etc_files, err) < 0)
+        return cb_error_wrap(err, "preparing the mount points");
+    return etc_files ? write_etc_files(dirfd, spec, err) : 0;
+}
+
+/* The step's ids are the builder's: an identity map of ours. */
+static int write_map(pid_t pid, const char *which) {
+    char path[64], self[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, which);
+    snprintf(self, sizeof self, "/proc/self/%s", which);
+    cb_autofree char *text = cb_userns_identity_map(self);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t w = write(fd, text, strlen(text));
+    int e = errno;
+    close(fd);
+    errno = e;
+    return w == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int status_code(int st) {
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return 255;
+}
+
+/* The intermediate child: a user namespace of its own (mapped by the
+ * parent), then the other namespaces, whose pid 1 it forks and waits for. */
+_Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int sync_in, int errfd,
+                                  int outfd) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    char c = 'u';
+    if (unshare(CLONE_NEWUSER) < 0) {
+        dprintf(errfd, "create a user namespace: %s", strerror(errno));
+        _exit(127);
+    }
+    if (write(sync_out, &c, 1) != 1 || read(sync_in, &c, 1) != 1 || c != 'm')
+        _exit(127); /* the parent has the reason */
+    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    if (spec->network == CB_NET_NONE)
+        flags |= CLONE_NEWNET;
+    if (unshare(flags) < 0) {
+        dprintf(errfd, "create the mount, pid, ipc and uts namespaces: %s", strerror(errno));
+        _exit(127);
+    }
+    if (chdir(spec->workspace) < 0) {
+        dprintf(errfd, "chdir %s: %s", spec->workspace, strerror(errno));
+        _exit(127);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        dprintf(errfd, "fork the container's first process: %s", strerror(errno));
+        _exit(127);
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        cb_run_child(spec, errfd, outfd);
+    }
+    close(errfd);
+    close(outfd);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            _exit(127);
+    _exit(status_code(st));
+}
+
+/* Keeps the last TAIL_BYTES of output. */
+typedef struct tail {
+    char buf[TAIL_BYTES];
+    size_t len;
+} tail_t;
+
+static void tail_add(tail_t *t, const char *p, size_t n) {
+    if (n >= TAIL_BYTES) {
+        memcpy(t->buf, p + n - TAIL_BYTES, TAIL_BYTES);
+        t->len = TAIL_BYTES;
+        return;
+    }
+    if (t->len + n > TAIL_BYTES) {
+        size_t drop = t->len + n - TAIL_BYTES;
+        memmove(t->buf, t->buf + drop, t->len - drop);
+        t->len -= drop;
+    }
+    memcpy(t->buf + t->len, p, n);
+    t->len += n;
+}
+
+static char *tail_lines(const tail_t *t) {
+    size_t end = t->len;
+    while (end > 0 && t->buf[end - 1] == '\n')
+        end--;
+    size_t start = end;
+    int lines = 0;
+    while (start > 0 && lines < TAIL_LINES) {
+        start--;
+        if (t->buf[start] == '\n' && ++lines == TAIL_LINES) {
+            start++;
+            break;
+        }
+    }
+    return cb_xstrndup(t->buf + start, end - start);
+}
+
+/* Streams the step's output to our stderr until both pipes are closed. */
+static void pump(int outfd, int errfd, pid_t child, tail_t *tail, cb_buf_t *setup_err) {
+    struct pollfd p[2] = {{.fd = outfd, .events = POLLIN}, {.fd = errfd, .events = POLLIN}};
+    bool killed = false;
+    while (p[0].fd >= 0 || p[1].fd >= 0) {
+        if (interrupted && !killed) {
+            kill(child, SIGKILL); /* its pid 1 follows (PDEATHSIG), and with it the namespace */
+            killed = true;
+        }
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        char buf[16384];
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t n = read(p[i].fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                p[i].fd = -1;
+                continue;
+            }
+            if (i == 0) {
+                (void)!write(STDERR_FILENO, buf, (size_t)n);
+                tail_add(tail, buf, (size_t)n);
+            } else {
+                cb_buf_add(setup_err, buf, (size_t)n);
+            }
+        }
+    }
+}
+
+int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t **err) {
+    memset(res, 0, sizeof *res);
+    cb_autoclose int wsfd = open(spec->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (wsfd < 0)
+        return cb_error_set(err, errno, "open %s", spec->workspace);
+    if (prepare_dir(spec, wsfd, err) < 0)
+        return -1;
+
+    int up[2] = {-1, -1}, down[2] = {-1, -1}, errp[2] = {-1, -1}, outp[2] = {-1, -1};
+    if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        pipe2(outp, O_CLOEXEC) < 0) {
+        int e = errno;
+        for (int *fd = &up[0]; fd <= &outp[1]; fd++)
+            if (*fd >= 0)
+                close(*fd);
+        return cb_error_set(err, e, "pipe");
+    }
+    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(up[0]);
+        close(down[1]);
+        close(errp[0]);
+        close(outp[0]);
+        /* close-on-exec: dup2 onto 1 and 2 in the child makes the copies
+         * the command inherits. */
+        first_child(spec, up[1], down[0], errp[1], outp[1]);
+    }
+    int fork_errno = errno;
+    close(up[1]);
+    close(down[0]);
+    close(errp[1]);
+    close(outp[1]);
+
+    cb_autobuf cb_buf_t setup_err = CB_BUF_INIT;
+    tail_t tail = {.len = 0};
+    int rc = 0;
+    if (pid < 0) {
+        rc = cb_error_set(err, fork_errno, "fork");
+    } else {
+        char c;
+        if (read(up[0], &c, 1) == 1) {
+            if (write_map(pid, "uid_map") < 0 || write_map(pid, "gid_map") < 0)
+                cb_buf_printf(&setup_err, "write the id maps of the step's user namespace: %s",
+                              strerror(errno));
+            else
+                (void)!write(down[1], "m", 1);
+        }
+        close(down[1]);
+        down[1] = -1;
+        pump(outp[0], errp[0], pid, &tail, &setup_err);
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        res->status = status_code(st);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    close(up[0]);
+    if (down[1] >= 0)
+        close(down[1]);
+    close(errp[0]);
+    close(outp[0]);
+    if (rc < 0)
+        return rc;
+    if (interrupted)
+        return cb_error_kind_set(err, CB_ERR_INTERRUPTED, "interrupted by %s",
+                                 interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+    if (setup_err.len > 0)
+        return cb_error_kind_set(err, CB_ERR_SYSTEM, "setting up the container: %s", cb_buf_str(&setup_err));
+    res->tail = tail_lines(&tail);
+    res->upper = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_UPPER);
+    return 0;
+}

@@ -1,0 +1,216 @@
+/* RUN: the step's command line, environment, user and working directory
+ * from the stage's config; the container (run_container.c); then the
+ * overlay's upper dir becomes the step's layer and moves into the stage's
+ * root file system for the next steps. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder/build_state.h"
+#include "builder/run.h"
+#include "builder/run_mounts.h"
+#include "builder/user.h"
+#include "builder/userns.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "layer/upper.h"
+#include "layer/writer.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static bool env_has(const cb_strv_t *env, const char *name) {
+    size_t n = strlen(name);
+    for (size_t i = 0; i < env->len; i++)
+        if (strncmp(env->items[i], name, n) == 0 && env->items[i][n] == '=')
+            return true;
+    return false;
+}
+
+/* ENV of the stage, then the build args in scope that no ENV shadows
+ * (eval recorded them as used_args; never written to the config), then the
+ * proxy args; PATH and HOME as docker build sets them when missing. */
+static void step_env(const cb_stage_state_t *st, const cb_instr_run_t *ins, const cb_user_t *user,
+                     cb_strv_t *env) {
+    cb_image_config_env_list(st->config, env);
+    for (size_t i = 0; i < ins->base.used_args.len; i++) {
+        const char *kv = ins->base.used_args.items[i];
+        const char *eq = strchr(kv, '=');
+        if (eq == NULL)
+            continue; /* declared without a value: unset */
+        cb_autofree char *name = cb_xstrndup(kv, (size_t)(eq - kv));
+        if (!env_has(env, name))
+            cb_strv_push(env, kv);
+    }
+    for (size_t i = 0; i < ins->proxy_env.len; i++)
+        cb_strv_push(env, ins->proxy_env.items[i]);
+    if (!env_has(env, "PATH"))
+        cb_strv_take(env, cb_xstrdup("PATH=" DEFAULT_PATH));
+    if (!env_has(env, "HOME"))
+        cb_strv_take(env, cb_xasprintf("HOME=%s", user->home ? user->home : "/root"));
+}
+
+/* Heredocs: a RUN that is only one heredoc runs its body as the script
+ * (BuildKit's rule); otherwise the shell gets the command line with the
+ * bodies after it, as a shell script would have them. */
+static char *shell_script(const cb_instr_run_t *ins) {
+    const cb_node_t *n = ins->base.node;
+    const char *cmd = ins->cmd.len ? ins->cmd.items[0] : "";
+    if (n->nheredocs == 0)
+        return cb_xstrdup(cmd);
+    if (n->nheredocs == 1) {
+        const char *p = cmd + strspn(cmd, " \t");
+        if (strncmp(p, "<<", 2) == 0) {
+            p += 2;
+            p += *p == '-';
+            p += strspn(p, "'\"");
+            size_t len = strlen(n->heredocs[0].name);
+            if (strncmp(p, n->heredocs[0].name, len) == 0 && p[len + strspn(p + len, "'\" \t")] == '\0')
+                return cb_xstrdup(n->heredocs[0].content);
+        }
+    }
+    cb_autobuf cb_buf_t s = CB_BUF_INIT;
+    cb_buf_puts(&s, cmd);
+    cb_buf_putc(&s, '\n');
+    for (size_t i = 0; i < n->nheredocs; i++) {
+        cb_buf_puts(&s, n->heredocs[i].content);
+        cb_buf_puts(&s, n->heredocs[i].name);
+        cb_buf_putc(&s, '\n');
+    }
+    return cb_xstrdup(cb_buf_str(&s));
+}
+
+static void step_argv(const cb_stage_state_t *st, const cb_instr_run_t *ins, cb_strv_t *argv) {
+    if (!ins->shell_form) {
+        for (size_t i = 0; i < ins->cmd.len; i++)
+            cb_strv_push(argv, ins->cmd.items[i]);
+        return;
+    }
+    cb_image_config_get_shell(st->config, argv);
+    if (argv->len == 0) {
+        cb_strv_push(argv, "/bin/sh");
+        cb_strv_push(argv, "-c");
+    }
+    cb_strv_take(argv, shell_script(ins));
+}
+
+static bool dir_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return false;
+    struct dirent *e;
+    bool empty = true;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            empty = false;
+    closedir(d);
+    return empty;
+}
+
+static int step_network(const cb_build_t *b, const cb_instr_run_t *ins, cb_run_network_t *out,
+                        cb_error_t **err) {
+    const char *net = ins->network && strcmp(ins->network, "default") != 0 ? ins->network : b->opts->network;
+    if (net == NULL || strcmp(net, "host") == 0 || strcmp(net, "default") == 0)
+        *out = CB_NET_HOST;
+    else if (strcmp(net, "none") == 0)
+        *out = CB_NET_NONE;
+    else
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "network mode %s is not available (host or none; private needs "
+                                 "slirp4netns or pasta, which cbuild does not drive yet)",
+                                 net);
+    return 0;
+}
+
+/* The layer from the upper dir, then the upper dir into the stage's tree. */
+static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, const char *upper,
+                        cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    if (dir_empty(upper)) {
+        cb_stage_history(b, st, &ins->base, true);
+        return 0;
+    }
+    cb_autoclose int ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ufd < 0)
+        return cb_error_set(err, errno, "open %s", upper);
+    cb_layer_job_t job = {0};
+    if (cb_layer_job_begin(b, &job, err) < 0 || cb_layer_add_upper(job.writer, ufd, err) < 0 ||
+        cb_layer_job_commit(b, stage, &job, false, err) < 0) {
+        cb_layer_job_abort(&job);
+        return cb_error_wrap(err, "making the layer");
+    }
+    if (cb_overlay_commit_upper(ufd, st->rootfs_fd, err) < 0)
+        return cb_error_wrap(err, "updating the stage's root file system");
+    cb_stage_history(b, st, &ins->base, false);
+    return 0;
+}
+
+int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error_t **err) {
+    if (cb_userns_mode() == CB_USERNS_NONE && cb_userns_why_not())
+        return cb_error_kind_set(err, CB_ERR_SYSTEM, "RUN needs a user namespace: %s", cb_userns_why_not());
+    cb_stage_state_t *st = &b->stages[stage];
+    int rootfd;
+    if (cb_stage_rootfs(b, stage, &rootfd, err) < 0)
+        return -1;
+
+    cb_user_t user;
+    if (cb_user_resolve(rootfd, cb_image_config_get_user(st->config), &user, err) < 0)
+        return -1;
+    cb_autostrv cb_strv_t env = CB_STRV_INIT, argv = CB_STRV_INIT;
+    step_env(st, ins, &user, &env);
+    step_argv(st, ins, &argv);
+    cb_run_network_t net = CB_NET_HOST;
+    if (step_network(b, ins, &net, err) < 0) {
+        cb_user_clear(&user);
+        return -1;
+    }
+
+    cb_autofree char *dir = cb_xasprintf("run-%u", b->step);
+    cb_autofree char *dir_path = cb_xasprintf("%s/%s", b->scratch, dir);
+    cb_run_mounts_t mounts = {0};
+    int rc = mkdir(dir_path, 0755) < 0 ? cb_error_set(err, errno, "create %s", dir_path) : 0;
+    if (rc == 0)
+        rc = cb_run_mounts_prepare(b, stage, ins, dir_path, &mounts, err);
+    for (size_t i = 0; rc == 0 && i < mounts.env.len; i++)
+        cb_strv_push(&env, mounts.env.items[i]);
+    cb_run_result_t res = {0};
+    if (rc == 0) {
+        const char *slash = strrchr(st->rootfs, '/');
+        cb_run_spec_t spec = {
+            .workspace = b->scratch,
+            .lower = slash ? slash + 1 : st->rootfs,
+            .dir = dir,
+            .argv = argv.items,
+            .env = env.items,
+            .cwd = cb_image_config_get_workdir(st->config),
+            .uid = user.uid,
+            .gid = user.gid,
+            .groups = user.groups,
+            .ngroups = user.ngroups,
+            .hostname = "cbuild",
+            .network = net,
+            .mounts = mounts.items,
+            .nmounts = mounts.len,
+        };
+        cb_debug("run", "overlay: kernel overlayfs, userxattr; %zu mounts", mounts.len);
+        rc = cb_run_container(&spec, &res, err);
+    }
+    if (rc == 0 && res.status != 0) {
+        rc = cb_error_kind_set(err, CB_ERR_STEP, "RUN exited with status %d: %s%s%s", res.status,
+                               ins->base.node->original, res.tail && *res.tail ? "\nlast output:\n" : "",
+                               res.tail ? res.tail : "");
+    }
+    cb_run_mounts_finish(&mounts, rc == 0);
+    if (rc == 0)
+        rc = take_changes(b, stage, ins, res.upper, err);
+    cb_run_result_clear(&res);
+    cb_user_clear(&user);
+    /* The step's directory holds files of any owner: we are root here. */
+    cb_autoerr cb_error_t *rm_err = NULL;
+    if (cb_rm_rf(dir_path, &rm_err) < 0)
+        cb_warn("run", "cannot remove %s", dir_path);
+    return rc;
+}
