@@ -44,6 +44,8 @@ typedef struct cb_run_mount {
     bool readonly;
     bool is_file;   /* source is a file (secrets): the mount point is a file */
     char *overlay_dir; /* rw bind: writes go to an overlay upper in this dir, then vanish */
+    bool secret;    /* source is a memory file: copied to a tmpfs only the step's mount
+                       namespace has, with the source's owner and mode, then bound */
     uint64_t tmpfs_size; /* bytes, 0: the kernel's default */
 } cb_run_mount_t;
 

@@ -169,9 +169,47 @@ static void make_sys(int rootfd) {
                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 }
 
+/* A secret's bytes go from its memory file to a file on a tmpfs of this
+ * mount namespace (a memory file itself cannot be bound: its mount is not
+ * in our namespace); nothing reaches a disk. Returns the file's path. */
+static void secret_file(const cb_run_spec_t *spec, const cb_run_mount_t *m, size_t i, char *out, size_t cap) {
+    char dir[4000];
+    if (snprintf(dir, sizeof dir, "%s/%s", spec->dir, RUN_SECRETS) >= (int)sizeof dir)
+        die("secret path too long");
+    struct stat st;
+    if (stat(dir, &st) < 0 && (mkdir(dir, 0700) < 0 || mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                                            "mode=0700,size=16m") < 0))
+        die("tmpfs for secrets");
+    if (snprintf(out, cap, "%.4000s/%zu", dir, i) >= (int)cap)
+        die("secret path too long");
+    int src = open(m->source, O_RDONLY | O_CLOEXEC);
+    if (src < 0 || fstat(src, &st) < 0)
+        die("secret for %s", m->target);
+    int dst = open(out, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (dst < 0)
+        die("create %s", out);
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(src, buf, sizeof buf)) > 0)
+        if (write(dst, buf, (size_t)n) != n)
+            die("copy secret for %s", m->target);
+    if (n < 0 || fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0)
+        die("secret for %s", m->target);
+    explicit_bzero(buf, sizeof buf);
+    close(src);
+    close(dst);
+}
+
 static void step_mounts(const cb_run_spec_t *spec, int rootfd) {
     for (size_t i = 0; i < spec->nmounts; i++) {
         const cb_run_mount_t *m = &spec->mounts[i];
+        if (m->secret) {
+            char file[4096];
+            secret_file(spec, m, i, file, sizeof file);
+            if (bind_tree(rootfd, file, m->target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+                die("mount the secret on %s", m->target);
+            continue;
+        }
         if (m->source == NULL) {
             char data[64] = "mode=1777";
             if (m->tmpfs_size)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +78,16 @@ static int prepare_bind(cb_build_t *b, size_t stage, const cb_mount_t *mt, const
     struct stat st;
     if (fstat(fd, &st) < 0)
         return cb_error_set(err, errno, "stat %s", src);
+    /* The container's mount namespace is a copy of ours: a descriptor of
+     * this one cannot be bound there, the path it resolved to can. */
+    cb_autofree char *link = fd_source(fd);
+    char real[PATH_MAX];
+    ssize_t n = readlink(link, real, sizeof real - 1);
+    if (n < 0)
+        return cb_error_set(err, errno, "resolve %s", src);
+    real[n] = '\0';
     cb_run_mount_t *r = add_mount(m, target);
-    r->source = fd_source(fd);
+    r->source = cb_xstrdup(real);
     r->is_file = !S_ISDIR(st.st_mode);
     r->readonly = mt->readonly;
     if (!mt->readonly) {
@@ -222,6 +231,7 @@ static int prepare_secret(cb_build_t *b, const cb_mount_t *mt, const cb_stage_st
     r->source = fd_source(fd);
     r->is_file = true;
     r->readonly = true;
+    r->secret = true;
     return 0;
 }
 

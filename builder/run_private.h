@@ -13,6 +13,7 @@
 #define RUN_HOSTS "hosts"
 #define RUN_RESOLV "resolv.conf"
 #define RUN_HOSTNAME "hostname"
+#define RUN_SECRETS "secrets"
 
 /* The container's pid 1: sets up the root file system and executes the
  * step. Reports a setup failure as text on errfd and exits 127; errfd is
