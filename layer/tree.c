@@ -1,6 +1,7 @@
-/* cb_layer_add_tree: a sorted depth-first walk. archive_read_disk would walk
- * in readdir order, which differs between file systems and runs, so the walk
- * is ours; each level is read through the descriptor of its directory with
+/* The sorted depth-first walk behind cb_layer_add_tree and cb_layer_add_upper
+ * (upper.c, which adds entries its own way). archive_read_disk would walk in
+ * readdir order, which differs between file systems and runs, so the walk is
+ * ours; each level is read through the descriptor of its directory with
  * O_NOFOLLOW, never by path. */
 #include <dirent.h>
 #include <errno.h>
@@ -16,8 +17,8 @@ static int list_sorted(int dirfd, const char *name, cb_strv_t *out, cb_error_t *
     return cb_dir_list_sorted(dirfd, name[0] ? name : "/", out, err);
 }
 
-static int walk(cb_layer_writer_t *w, int dirfd, const char *prefix, const cb_layer_attrs_t *attrs,
-                cb_error_t **err) {
+int cb_layer_walk(cb_layer_writer_t *w, int dirfd, const char *prefix,
+                  const cb_layer_attrs_t *attrs, cb_layer_add_fn add, cb_error_t **err) {
     cb_autostrv cb_strv_t names = CB_STRV_INIT;
     if (list_sorted(dirfd, prefix, &names, err) < 0)
         return -1;
@@ -25,9 +26,9 @@ static int walk(cb_layer_writer_t *w, int dirfd, const char *prefix, const cb_la
         cb_autofree char *name =
             prefix[0] ? cb_xasprintf("%s/%s", prefix, names.items[i]) : cb_xstrdup(names.items[i]);
         cb_autoclose int sub = -1;
-        if (cb_layer_add_at(w, dirfd, names.items[i], name, attrs, &sub, err) < 0)
+        if (add(w, dirfd, names.items[i], name, attrs, &sub, err) < 0)
             return -1;
-        if (sub >= 0 && walk(w, sub, name, attrs, err) < 0)
+        if (sub >= 0 && cb_layer_walk(w, sub, name, attrs, add, err) < 0)
             return -1;
     }
     return 0;
@@ -46,5 +47,5 @@ int cb_layer_add_tree(cb_layer_writer_t *w, const char *name, int dirfd, const c
     } else if (cb_layer_add_at(w, dirfd, path, clean, attrs, &top, err) < 0) {
         return -1;
     }
-    return top >= 0 ? walk(w, top, clean, attrs, err) : 0;
+    return top >= 0 ? cb_layer_walk(w, top, clean, attrs, cb_layer_add_at, err) : 0;
 }

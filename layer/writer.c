@@ -14,6 +14,7 @@
 #include "layer/compress.h"
 #include "layer/name.h"
 #include "layer/pathset.h"
+#include "layer/upper.h"
 #include "layer/writer_private.h"
 
 #define DATA_CHUNK (64 * 1024)
@@ -30,6 +31,7 @@ struct cb_layer_writer {
     cb_pathset_t dirs; /* directory names written, for add_parents */
     cb_error_t *cb_err; /* set by the tar write callback */
     bool failed, finished;
+    bool drop_overlay_xattrs; /* during an upper walk (upper.c) */
 };
 
 /* A sink failure is recorded, not returned to libarchive: a write handle in
@@ -106,9 +108,19 @@ static int check_live(cb_layer_writer_t *w, cb_error_t **err) {
     return 0;
 }
 
-static bool keep_xattr(const char *name) {
+/* Overlay xattrs are dropped only while an upper dir is walked, not always:
+ * there they are the kernel's bookkeeping of one mount, while anywhere else
+ * (a COPY source, a tree meant to become an overlay layer itself) they are
+ * what the user asked to put in the image. */
+static bool keep_xattr(const cb_layer_writer_t *w, const char *name) {
+    if (w->drop_overlay_xattrs && cb_overlay_xattr_name(name))
+        return false;
     return strcmp(name, "security.capability") == 0 || cb_str_has_prefix(name, "user.") ||
            cb_str_has_prefix(name, "trusted.");
+}
+
+void cb_layer_writer_drop_overlay_xattrs(cb_layer_writer_t *w, bool on) {
+    w->drop_overlay_xattrs = on;
 }
 
 typedef struct xattr_item {
@@ -121,7 +133,8 @@ static int xattr_cmp(const void *a, const void *b) {
     return strcmp(((const xattr_item_t *)a)->name, ((const xattr_item_t *)b)->name);
 }
 
-static void copy_xattrs(struct archive_entry *dst, struct archive_entry *src) {
+static void copy_xattrs(const cb_layer_writer_t *w, struct archive_entry *dst,
+                        struct archive_entry *src) {
     int n = archive_entry_xattr_reset(src);
     if (n <= 0)
         return;
@@ -129,7 +142,7 @@ static void copy_xattrs(struct archive_entry *dst, struct archive_entry *src) {
     size_t k = 0;
     xattr_item_t it;
     while (k < (size_t)n && archive_entry_xattr_next(src, &it.name, &it.value, &it.size) == ARCHIVE_OK)
-        if (keep_xattr(it.name))
+        if (keep_xattr(w, it.name))
             items[k++] = it;
     qsort(items, k, sizeof *items, xattr_cmp);
     for (size_t i = 0; i < k; i++)
@@ -172,7 +185,7 @@ static struct archive_entry *normalise(const cb_layer_writer_t *w, struct archiv
         archive_entry_set_rdevminor(e, archive_entry_rdevminor(src));
     }
     if (!archive_entry_hardlink(src))
-        copy_xattrs(e, src); /* a hardlink shares its file's xattrs */
+        copy_xattrs(w, e, src); /* a hardlink shares its file's xattrs */
     return e;
 }
 
