@@ -65,6 +65,7 @@ typedef struct cb_build {
     cb_base_image_t **bases; /* resolved FROM and COPY --from images */
     size_t nbases;
     unsigned step, nsteps;   /* progress: STEP n/N */
+    bool run_announced;      /* the RUN set-up was said once */
 } cb_build_t;
 
 /* base_image.c: resolves a reference (store name, oci:DIR[:TAG],

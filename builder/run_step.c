@@ -195,7 +195,14 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
             .mounts = mounts.items,
             .nmounts = mounts.len,
         };
-        cb_debug("run", "overlay: kernel overlayfs, userxattr; %zu mounts", mounts.len);
+        if (!b->run_announced) {
+            b->run_announced = true;
+            cb_userns_mode_t um = cb_userns_mode();
+            cb_info("run", "RUN steps run on kernel overlayfs in a user namespace (%s)",
+                    um == CB_USERNS_SUBIDS   ? "rootless, ids from /etc/subuid and /etc/subgid"
+                    : um == CB_USERNS_SINGLE ? "rootless, only your own id mapped"
+                                             : "as root, all ids mapped");
+        }
         rc = cb_run_container(&spec, &res, err);
     }
     if (rc == 0 && res.status != 0) {
