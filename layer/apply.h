@@ -18,9 +18,9 @@
  * Entries created earlier by the same layer are kept. Memory grows with the
  * number of entries (the set of created names), never with file sizes.
  *
- * Not done yet (the RUN issue): an "overlay lower dir" mode that writes
- * whiteouts as 0/0 character devices and opaque dirs as the
- * trusted.overlay.opaque / user.overlay.opaque xattr instead of deleting. */
+ * Overlay bookkeeping xattrs (user.overlay.*, trusted.overlay.*) in a
+ * layer are not set: unpacked trees serve as RUN's overlay lower dir.
+ */
 #ifndef CB_LAYER_APPLY_H
 #define CB_LAYER_APPLY_H
 

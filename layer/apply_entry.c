@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "layer/upper.h"
 #include "layer/apply_private.h"
 #include "layer/name.h"
 #include "layer/resolve.h"
@@ -22,8 +23,13 @@ static bool may_ignore_owner_error(const cb_applier_t *ap, int e) {
 }
 
 /* Only the xattrs a layer writer keeps (writer.c): other security.* or
- * system.* names from a foreign layer are not ours to set. */
+ * system.* names from a foreign layer are not ours to set. Overlay
+ * bookkeeping (user.overlay.*, trusted.overlay.*) neither: unpacked trees
+ * are the lower dirs of RUN's overlay, which would obey it (hide files,
+ * mark dirs opaque). */
 static bool wanted_xattr(const char *name) {
+    if (cb_overlay_xattr_name(name))
+        return false;
     return strcmp(name, "security.capability") == 0 || cb_str_has_prefix(name, "user.") ||
            cb_str_has_prefix(name, "trusted.");
 }
