@@ -42,6 +42,7 @@ struct cb_pgzip {
 
     pgz_worker_t *workers; /* nstreams deflate states; nworkers of them run threads */
     int nstreams, nworkers;
+    int want_workers; /* threads to start with the second block */
     bool inline_mode;
 
     pthread_mutex_t mu;
@@ -168,9 +169,24 @@ static int drain(cb_pgzip_t *z, uint64_t until, cb_error_t **err) {
     return 0;
 }
 
+/* Fewer threads change the speed, not the bytes; none at all means the
+ * caller goes on deflating (workers[0]'s stream is still there). Blocks
+ * deflated inline so far are already written out. */
+static void start_workers(cb_pgzip_t *z) {
+    for (int i = 0; i < z->want_workers; i++) {
+        if (pthread_create(&z->workers[i].thread, NULL, worker_main, &z->workers[i]) != 0)
+            break;
+        z->nworkers++;
+    }
+    z->want_workers = 0;
+    z->inline_mode = z->nworkers == 0;
+}
+
 /* Hands the block being filled to a worker (or deflates it here) and
  * prepares the next one, primed with this block's last 32 KiB. */
 static int submit(cb_pgzip_t *z, bool last, cb_error_t **err) {
+    if (!last && z->want_workers > 0)
+        start_workers(z);
     uint64_t seq = z->queued;
     pgz_slot_t *b = slot_of(z, seq);
     b->last = last;
@@ -284,17 +300,11 @@ int cb_pgzip_new(cb_pgzip_t **out, int level, int threads, cb_pgzip_out_fn fn, v
         z->slots[i].out_cap = cap;
         z->slots[i].out = cb_xmalloc(cap);
     }
-    if (!z->inline_mode) {
-        for (int i = 0; i < z->nstreams; i++) {
-            if (pthread_create(&z->workers[i].thread, NULL, worker_main, &z->workers[i]) != 0)
-                break;
-            z->nworkers++;
-        }
-        /* Fewer threads change the speed, not the bytes; none at all means
-         * the caller deflates (workers[0]'s stream is still there). */
-        if (z->nworkers == 0)
-            z->inline_mode = true;
-    }
+    /* Workers start with the stream's second block (start_workers): most
+     * layers of RUN steps are one block, and threads would cost more than
+     * they save. */
+    z->want_workers = z->inline_mode ? 0 : z->nstreams;
+    z->inline_mode = true;
     *out = z;
     return 0;
 }
