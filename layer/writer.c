@@ -64,11 +64,32 @@ static int writer_fail(cb_layer_writer_t *w, cb_error_t **err, const char *what,
     return cb_layer_archive_error(err, w->tar, "layer: %s '%s'", what, name);
 }
 
+/* Key mode's sink when the caller gives none. */
+static int discard_sink(void *ctx, const void *buf, size_t n, cb_error_t **err) {
+    (void)ctx, (void)buf, (void)n, (void)err;
+    return 0;
+}
+
+static bool key_mode(const cb_layer_writer_t *w) {
+    return w->opts.content_digest != NULL;
+}
+
 int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *opts,
                         cb_layer_sink_fn sink, void *sink_ctx, cb_error_t **err) {
     cb_layer_writer_t *w = cb_xcalloc(1, sizeof *w);
     if (opts)
         w->opts = *opts;
+    if (key_mode(w)) {
+        /* Only the diff_id matters: compressing would be wasted work. */
+        w->opts.compression = CB_LAYER_UNCOMPRESSED;
+        w->opts.level = 0;
+        if (sink == NULL)
+            sink = discard_sink;
+    }
+    if (sink == NULL) {
+        cb_error_kind_set(err, CB_ERR_INTERNAL, "layer: a writer needs a sink");
+        goto fail;
+    }
     w->tar_hash = cb_sha256_new();
     if (cb_layer_compressor_new(&w->comp, w->opts.compression, w->opts.level, sink, sink_ctx,
                                 err) < 0)
@@ -150,7 +171,11 @@ static void copy_xattrs(const cb_layer_writer_t *w, struct archive_entry *dst,
     free(items);
 }
 
-static int64_t effective_mtime(const cb_layer_writer_t *w, int64_t t) {
+/* In key mode a host's mtime (and so the clamp) is not part of the key:
+ * touching a file must not change it. An explicit override stays. */
+static int64_t effective_mtime(const cb_layer_writer_t *w, int64_t t, bool explicit) {
+    if (key_mode(w))
+        return explicit ? t : 0;
     if (w->opts.clamp_mtime && t > w->opts.mtime_max)
         return w->opts.mtime_max;
     return t;
@@ -171,8 +196,9 @@ static struct archive_entry *normalise(const cb_layer_writer_t *w, struct archiv
     archive_entry_set_perm(e, perm);
     archive_entry_set_uid(e, attrs && attrs->set_uid ? attrs->uid : archive_entry_uid(src));
     archive_entry_set_gid(e, attrs && attrs->set_gid ? attrs->gid : archive_entry_gid(src));
-    int64_t mtime = attrs && attrs->set_mtime ? attrs->mtime : archive_entry_mtime(src);
-    archive_entry_set_mtime(e, effective_mtime(w, mtime), 0);
+    bool explicit_mtime = attrs && attrs->set_mtime;
+    int64_t mtime = explicit_mtime ? attrs->mtime : archive_entry_mtime(src);
+    archive_entry_set_mtime(e, effective_mtime(w, mtime, explicit_mtime), 0);
     if (archive_entry_hardlink(src)) {
         archive_entry_copy_hardlink(e, archive_entry_hardlink(src));
         archive_entry_set_size(e, 0);
@@ -225,6 +251,23 @@ static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, co
         left -= n;
     }
     return 0;
+}
+
+/* Key mode: the file's content digest stands in for its bytes. */
+static int write_key_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd,
+                           const struct stat *st, const char *name, cb_error_t **err) {
+    char digest[CB_DIGEST_STR_LEN + 1] = "";
+    if (w->opts.content_digest(w->opts.content_digest_ctx, fd, st, digest, err) < 0) {
+        if (err && *err == NULL)
+            return cb_error_kind_set(err, CB_ERR_INTERNAL,
+                                     "layer: content digest of '%s' failed", name);
+        return cb_error_wrap(err, "layer: content digest of '%s'", name);
+    }
+    if (!cb_digest_valid(digest))
+        return cb_error_kind_set(err, CB_ERR_INTERNAL,
+                                 "layer: content digest of '%s' is not sha256:<hex>", name);
+    archive_entry_set_size(e, CB_DIGEST_STR_LEN);
+    return write_entry(w, e, -1, digest, err);
 }
 
 /* Fills e from an open descriptor (regular files and directories: metadata
@@ -288,7 +331,11 @@ int cb_layer_add_at(cb_layer_writer_t *w, int parentfd, const char *base, const 
     }
     struct archive_entry *e = normalise(w, host, name, attrs);
     archive_entry_free(host);
-    int r = write_entry(w, e, fd, NULL, err);
+    int r;
+    if (key_mode(w) && S_ISREG(st.st_mode) && archive_entry_hardlink(e) == NULL)
+        r = write_key_entry(w, e, fd, &st, name, err);
+    else
+        r = write_entry(w, e, fd, NULL, err);
     archive_entry_free(e);
     if (r < 0)
         return -1;
@@ -354,6 +401,11 @@ int cb_layer_add_parents(cb_layer_writer_t *w, const char *name, const cb_layer_
 
 int cb_layer_add_file_data(cb_layer_writer_t *w, const char *name, const void *data, size_t n,
                            const cb_layer_attrs_t *attrs, cb_error_t **err) {
+    if (key_mode(w)) {
+        char digest[CB_DIGEST_STR_LEN + 1];
+        cb_sha256_digest(data ? data : "", n, digest);
+        return add_synthetic(w, name, AE_IFREG, 0644, digest, CB_DIGEST_STR_LEN, attrs, err);
+    }
     return add_synthetic(w, name, AE_IFREG, 0644, data, n, attrs, err);
 }
 

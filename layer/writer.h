@@ -15,22 +15,47 @@
  * only for security.capability, user.* and trusted.*, sorted by name.
  * Files with several links become one file and hardlinks to its first name.
  * Sockets are skipped. Host files are opened with O_NOFOLLOW and read through
- * the same descriptor their metadata came from. */
+ * the same descriptor their metadata came from.
+ *
+ * Key mode (opts.content_digest set): the writer computes a KEY of the layer
+ * it would write instead of the layer. The tar is built as usual except that
+ * every mtime is 0 (host mtimes and the clamp are dropped; an explicit
+ * attrs.mtime is kept, it is an input the caller chose), and a regular file's
+ * content is the 71-byte "sha256:<hex>" of its bytes: for a host file the
+ * callback's answer (it is given the open descriptor and its fstat; the
+ * writer itself reads nothing), for cb_layer_add_file_data the sha256 of the
+ * data. The entry's size is 71. Hardlinks stay hardlink entries (no callback
+ * for them); whiteout and opaque markers are unchanged. The result's diff_id
+ * is the key: equal for trees that differ only in mtimes, different when a
+ * name, type, mode, owner, xattr, link target or content differs. Nothing
+ * worth storing comes out: the compression is forced to none, and sink may be
+ * NULL (the bytes are dropped). */
 #ifndef CB_LAYER_WRITER_H
 #define CB_LAYER_WRITER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "layer/layer.h"
 
 typedef struct cb_layer_writer cb_layer_writer_t;
+
+/* Key mode: the content digest ("sha256:<hex>") of the regular file open as
+ * fd, whose fstat is st. May read fd (with pread: the writer does not use its
+ * offset afterwards) or answer from what it knows (cache/statcache.h).
+ * Returns < 0 with *err set on failure, which fails the entry. */
+typedef int (*cb_layer_content_digest_fn)(void *ctx, int fd, const struct stat *st,
+                                          char out[CB_DIGEST_STR_LEN + 1], cb_error_t **err);
 
 typedef struct cb_layer_writer_opts {
     cb_layer_compression_t compression;
     int level;        /* 0: gzip 6, zstd 3 */
     bool clamp_mtime; /* SOURCE_DATE_EPOCH / --timestamp */
     int64_t mtime_max;
+    /* Set: key mode (see the top of this file). */
+    cb_layer_content_digest_fn content_digest;
+    void *content_digest_ctx;
 } cb_layer_writer_opts_t;
 
 /* Per-entry overrides (COPY --chown/--chmod). Zero-initialised means "keep
@@ -54,6 +79,7 @@ typedef struct cb_layer_result {
     const char *media_suffix; /* "", "+gzip", "+zstd" */
 } cb_layer_result_t;
 
+/* sink may be NULL only in key mode. */
 int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *opts,
                         cb_layer_sink_fn sink, void *sink_ctx, cb_error_t **err);
 
