@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 
 char *tu_mkdtemp(void) {
@@ -163,4 +164,30 @@ void tu_make_layout(const char *dir, const char *tag, const char *arch, char *ma
     free(cfg);
     free(man);
     free(index);
+}
+
+static char last_debug[1024];
+
+static void debug_handler(cb_log_level_t level, const char *module, const char *msg) {
+    if (level == CB_LOG_DEBUG)
+        snprintf(last_debug, sizeof last_debug, "%s: %s", module, msg);
+}
+
+void tu_debug_capture(const char *module) {
+    last_debug[0] = '\0';
+    if (module == NULL) {
+        cb_log_set_handler(NULL);
+        unsetenv("CBUILD_DEBUG");
+        return;
+    }
+    setenv("CBUILD_DEBUG", module, 1);
+    cb_log_set_handler(debug_handler);
+}
+
+const char *tu_last_debug(void) {
+    return last_debug;
+}
+
+void tu_debug_clear(void) {
+    last_debug[0] = '\0';
 }

@@ -29,4 +29,11 @@ void tu_make_tar(const char *name, const char *content, char **data, size_t *len
 void tu_make_layout(const char *dir, const char *tag, const char *arch, char *manifest_digest,
                     char *config_digest, char *layer_digest);
 
+/* Captures the debug lines of `module` (sets CBUILD_DEBUG); NULL stops and
+ * restores the stderr handler. tu_last_debug is the latest line as
+ * "module: message", "" when none came since tu_debug_clear. */
+void tu_debug_capture(const char *module);
+const char *tu_last_debug(void);
+void tu_debug_clear(void);
+
 #endif
