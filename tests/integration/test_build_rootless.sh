@@ -1,5 +1,5 @@
 #!/bin/bash
-# The build tests again as a non-root user (the rootless path): run as root,
+# The build and RUN tests again as a non-root user (the rootless path): run as root,
 # this copies the binary and what the tests read to a directory that user can
 # read, and runs them with runuser. Run as a non-root user, the other build
 # tests already are the rootless path, so this has nothing more to do.
@@ -19,12 +19,12 @@ trap 'rm -rf "$w"' EXIT
 mkdir -p "$w/src/tests" "$w/src/testdata"
 cp "$CBUILD" "$w/cbuild"
 cp -a "$CB_SOURCE_DIR/tests/integration" "$w/src/tests/"
-cp -a "$CB_TESTDATA/fixtures" "$CB_TESTDATA/build" "$w/src/testdata/"
+cp -a "$CB_TESTDATA/fixtures" "$CB_TESTDATA/build" "$CB_TESTDATA/run" "$w/src/testdata/"
 chmod -R a+rX "$w"
 chown -R "$user" "$w/src"
 
 pass=0 fail=0
-for t in build_scratch build_base build_outputs build_errors; do
+for t in build_scratch build_base build_outputs build_errors run_layers run_isolation run_failures run_mounts; do
     if runuser -u "$user" -- env -i PATH="$PATH" HOME="/home/$user" TMPDIR=/tmp \
         CBUILD="$w/cbuild" CB_TESTDATA="$w/src/testdata" CB_SOURCE_DIR="$w/src" \
         bash "$w/src/tests/integration/test_$t.sh" >"$w/$t.log" 2>&1; then
