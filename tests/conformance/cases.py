@@ -255,6 +255,29 @@ DIVERGENCES = [
              "content.txt (and a pax global header), so the image holds only that (buildah-only case, "
              "no docker reference)",
      "cases": ["tar-g"], "keys": [r"fs /tmp: only in buildah \(dir\)"]},
+    # For RUN cases (inert until "run" is in CBUILD_HAS):
+    {"what": "VOLUME then RUN changing files under it: BuildKit, docker's builder, keeps the "
+             "changes (a VOLUME only goes into the config: upstream's 'new' volume mode); buildah "
+             "1.28's default is the classic builder's, which drops them",
+     "cases": ["volumerun", "chown-volume"],
+     "keys": [r"fs /var/www/file3: only in cbuild \(file\)",
+              r"fs /volume[abc] (uid|gid): cbuild 1000, buildah 0",
+              r"layers: cbuild (4, buildah 3|2, buildah 1)"]},
+    {"what": "RUN on a FROM scratch stage: the directories a builder makes to mount /dev, /proc, "
+             "/sys, /run and /etc files on must not land in the layer (BuildKit leaves them out, "
+             "which is what mount-targets-new checks); buildah 1.28 leaves them",
+     "cases": ["mount-targets-new"],
+     "keys": [r"fs /(dev|proc|sys|run|etc): only in buildah \(dir\)",
+              r"layers: cbuild 1, buildah 2"]},
+    {"what": "buildah 1.28's RUN with tmpfs, bind and cache mounts on a FROM scratch stage commits "
+             "a layer that deletes /true, which the Dockerfile copied in and never removes; docker "
+             "keeps it (the case checks that mounts leave nothing behind, not that files vanish)",
+     "cases": ["mount-targets-mount"],
+     "keys": [r"fs /true: only in cbuild \(file\)", r"layers: cbuild 1, buildah 2"]},
+    {"what": "WORKDIR naming a directory that is not there: BuildKit makes it with a mkdir file "
+             "operation, a layer of its own; buildah 1.28 makes it in the layer of the next step",
+     "cases": ["copy-file-to-workdir", "copy-file-to-workdir-rename", "ci-pipeline-modified"],
+     "keys": [r"layers: cbuild 2, buildah 1"]},
 ]
 
 _PATH = r'"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
@@ -293,6 +316,12 @@ CBUILD_BUGS = [
         "replace-symlink-with-directory", "replace-directory-with-symlink",
         "replace-symlink-with-directory-subdir", "replace-directory-with-symlink-subdir",
         "copyglob-1", "copyglob-2", "copyglob-3",
+        # RUN cases (inert until "run" is in CBUILD_HAS):
+        "stage-container-as-source-plus-hardlinks", "setuid-file-in-other-stage", "copy-from-owner",
+        "copy-from-owner-with-chown", "dockerignore-allowlist-nothing-dot",
+        "dockerignore-allowlist-nothing-slash", "dockerignore-allowlist-subsubdir-file",
+        "dockerignore-allowlist-subsubdir-nofile", "dockerignore-allowlist-subsubdir-nosubdir",
+        "mount-targets-new", "mount-targets-mount",
      ],
      "keys": [r"config\.Env: cbuild null, buildah \[" + _PATH + r"\]",
               r"config\.Env: cbuild \[(.*)\], buildah \[" + _PATH + r", \1\]"]},
@@ -322,11 +351,22 @@ CBUILD_BUGS = [
              "the image's root and write /etc/myfile; cbuild refuses the archive",
      "cases": ["add-parent-symlink"],
      "keys": [r"result: cbuild failed, buildah built it: .*leads out of the target directory through a symlink.*"]},
+    # For RUN cases (inert until "run" is in CBUILD_HAS), found with a RUN in progress:
+    {"what": "ADD of a local tar with an entry whose name is empty: cbuild refuses the archive "
+             "('entry without a name'); docker and buildah skip the entry and extract the rest",
+     "cases": ["add-dir-not-dir"],
+     "keys": [r"result: cbuild failed, buildah built it: .*entry without a name.*"]},
+    {"what": "ADD . /symlink/.. where /symlink points to /symlink-target/subdirectory: docker "
+             "cleans the destination lexically (to /), cbuild follows the symlink first and "
+             "writes under /symlink-target",
+     "cases": ["add-parent-clean"],
+     "keys": [r"fs /Dockerfile: only in buildah \(file\)",
+              r"fs /symlink-target(/[^:]*)?: only in cbuild .*"]},
     {"what": "WORKDIR /tmp/ is stored as \"/tmp\"; docker keeps an absolute WORKDIR as written "
              "(normalizeWorkdirUnix returns it unchanged, the upstream case checks the trailing "
              "separator) and so does buildah",
-     "cases": ["workdir-with-trailing-separator"],
-     "keys": [r'config\.WorkingDir: cbuild "/tmp", buildah "/tmp/"']},
+     "cases": ["workdir-with-trailing-separator", "ci-pipeline-modified"],
+     "keys": [r'config\.WorkingDir: cbuild "(.*)", buildah "\1/"']},
 ]
 
 
