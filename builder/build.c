@@ -17,6 +17,7 @@
 #include "builder/build_state.h"
 #include "builder/outputs.h"
 #include "builder/userns.h"
+#include "cache/statcache.h"
 #include "cache/index.h"
 #include "cache/refname.h"
 #include "common/fsutil.h"
@@ -107,6 +108,9 @@ static int prepare(cb_build_t *b, cb_error_t **err) {
     if (cb_root_open(o->root, &b->root, err) < 0)
         return -1;
     if (cb_store_open(b->root->store, b->root->tmp, &b->store, err) < 0)
+        return -1;
+    cb_autofree char *sc = cb_xasprintf("%s/statcache", b->root->cache);
+    if (cb_statcache_open(sc, &b->statcache, err) < 0)
         return -1;
     b->scratch = cb_xasprintf("%s/build-XXXXXX", b->root->tmp);
     if (mkdtemp(b->scratch) == NULL) {
@@ -207,6 +211,15 @@ static int finish(cb_build_t *b, char **image_digest, cb_error_t **err) {
 }
 
 static void cleanup(cb_build_t *b) {
+    if (b->statcache) {
+        /* Worth keeping even after a failed build: the files were read. */
+        cb_autoerr cb_error_t *err = NULL;
+        if (cb_statcache_save(b->statcache, &err) < 0)
+            cb_warn("cache", "cannot save the context's file digests: %s", err->msg);
+        cb_statcache_free(b->statcache);
+    }
+    if (b->key_root_fd >= 0)
+        close(b->key_root_fd);
     for (size_t i = 0; i < b->nstages; i++) {
         cb_stage_state_t *st = &b->stages[i];
         cb_image_config_free(st->config);
@@ -240,6 +253,7 @@ int cb_build_run(const cb_build_opts_t *opts, char **image_digest, cb_error_t **
     cb_build_t b = {0};
     b.opts = opts;
     b.context_fd = -1;
+    b.key_root_fd = -1;
     /* In our user namespace we are root, but only for the mapped ids: a
      * chown beyond them fails and is skipped as when not root at all. */
     b.rootless = geteuid() != 0 || cb_userns_mode() != CB_USERNS_NONE;

@@ -43,6 +43,9 @@ typedef struct cb_stage_state {
     char *rootfs;
     int rootfs_fd;
     bool built;
+    /* The key of the last instruction run (builder/step_cache.c); after the
+     * stage, its result's key. */
+    char key[CB_DIGEST_STR_LEN + 1];
 } cb_stage_state_t;
 
 typedef struct cb_build {
@@ -66,6 +69,9 @@ typedef struct cb_build {
     size_t nbases;
     unsigned step, nsteps;   /* progress: STEP n/N */
     bool run_announced;      /* the RUN set-up was said once */
+    bool run_copy;           /* RUN steps use a copy of the tree (no overlayfs) */
+    struct cb_statcache *statcache; /* context file digests (cache/statcache.h) */
+    int key_root_fd;         /* an empty tree for key-mode copies, or -1 */
 } cb_build_t;
 
 /* base_image.c: resolves a reference (store name, oci:DIR[:TAG],
@@ -106,8 +112,28 @@ int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err);
 void cb_layer_job_abort(cb_layer_job_t *job);
 /* Finishes the layer, publishes its blob and records it in the stage; with
  * apply, also applies it to the stage's root file system when that is
- * materialised (RUN changed that tree itself). */
-int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool apply, cb_error_t **err);
+ * materialised (RUN changed that tree itself). With empty not NULL, a
+ * layer without entries is dropped instead and *empty says so. */
+int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool apply, bool *empty,
+                        cb_error_t **err);
+
+/* Adds a layer (already in the store) to the stage: its list, the config's
+ * diff_ids and, with apply, the stage's tree when that is materialised. */
+int cb_stage_add_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *desc, const char *diff_id,
+                       bool apply, cb_error_t **err);
+
+/* step_cache.c: step keys and the build cache. */
+void cb_step_key_from(cb_build_t *b, size_t stage);
+int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, char key[CB_DIGEST_STR_LEN + 1],
+                cb_error_t **err);
+bool cb_step_cacheable(const cb_instr_t *ins);
+/* On a hit the recorded layer and history entry join the stage. */
+int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, bool *hit,
+                      cb_error_t **err);
+/* Records what the step just run added (a layer if the stage has more than
+ * nlayers_before). */
+int cb_step_cache_put(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, size_t nlayers_before,
+                      cb_error_t **err);
 
 /* run_step.c: RUN. */
 int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error_t **err);

@@ -56,7 +56,9 @@ static int parse_options(copy_ctx_t *c, cb_error_t **err) {
         if (cb_ignore_parse(cb_buf_str(&text), text.len, "--exclude", &c->exclude, err) < 0)
             return cb_error_wrap(err, "%s", c->cmd);
     }
-    if (ins->chown && ins->chown[0]) {
+    if (ins->chown && ins->chown[0] && c->env->key_mode) {
+        c->set_owner = c->chown_given = true;
+    } else if (ins->chown && ins->chown[0]) {
         if (copy_parse_chown(ins->chown, c->env->dest_root_fd, &c->uid, &c->gid, err) < 0)
             return cb_error_wrap(err, "%s", c->cmd);
         c->set_owner = c->chown_given = true;

@@ -71,6 +71,10 @@ typedef struct cb_copy_env {
     const char *tmpdir;        /* downloads / archive extraction; NULL: $TMPDIR or /tmp */
     bool rootless;             /* chowns while extracting archives are best effort */
     bool ids_collapsed;        /* materialised roots do not carry the image's ids */
+    /* For a cache key (layer writer in key mode, dest_root_fd an empty
+     * tree): --chown names are not looked up (the instruction's text,
+     * part of the key, holds them). */
+    bool key_mode;
     bool clamp_mtime;          /* SOURCE_DATE_EPOCH / --timestamp */
     int64_t mtime;
 } cb_copy_env_t;

@@ -194,7 +194,7 @@ static void kind_json(const cb_instr_t *in, json_t *o, json_t *flags, json_t *ar
     }
 }
 
-static json_t *instr_json(const cb_instr_t *in) {
+json_t *cb_instr_to_json(const cb_instr_t *in) {
     json_t *o = json_object();
     const cb_node_t *n = in->node;
     json_object_set_new(o, "keyword", jstr(cb_instr_kind_name(in->kind)));
@@ -242,7 +242,7 @@ json_t *cb_program_to_json(const cb_program_t *prog, const cb_eval_t *ev) {
     json_object_set_new(root, "global_args", env_json(&ev->global_args));
     json_t *meta = json_array();
     for (size_t i = 0; i < prog->nmeta; i++)
-        json_array_append_new(meta, instr_json(&prog->meta_args[i]->base));
+        json_array_append_new(meta, cb_instr_to_json(&prog->meta_args[i]->base));
     json_object_set_new(root, "meta_args", meta);
 
     json_t *stages = json_array();
@@ -268,9 +268,9 @@ json_t *cb_program_to_json(const cb_program_t *prog, const cb_eval_t *ev) {
         }
         json_object_set_new(o, "dependencies", deps);
         json_t *instrs = json_array();
-        json_array_append_new(instrs, instr_json(&st->from->base));
+        json_array_append_new(instrs, cb_instr_to_json(&st->from->base));
         for (size_t i = 0; i < st->ninstrs; i++)
-            json_array_append_new(instrs, instr_json(st->instrs[i]));
+            json_array_append_new(instrs, cb_instr_to_json(st->instrs[i]));
         json_object_set_new(o, "instructions", instrs);
         if (st->evaluated) {
             json_object_set_new(o, "env", env_json(&ev->stage_env[s]));

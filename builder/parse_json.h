@@ -13,5 +13,7 @@
  * its keyword, lines, original text, flags (RUN mounts parsed into fields),
  * arguments after expansion, heredocs and the build args it used. */
 json_t *cb_program_to_json(const cb_program_t *prog, const cb_eval_t *ev);
+/* One instruction as in that graph (a new reference). */
+json_t *cb_instr_to_json(const cb_instr_t *in);
 
 #endif

@@ -6,7 +6,7 @@
  * builder's own namespace (every id the builder has), so the step's root
  * holds capabilities only over the container's namespaces.
  *
- * Root file system: kernel overlayfs (with userxattr, as it is mounted in a
+ * Root file system (copy_mode false): kernel overlayfs (with userxattr, as it is mounted in a
  * user namespace): lower = a stub dir over the stage's root file system,
  * upper = WORKSPACE/DIR/upper, which after the step holds exactly its
  * changes (whiteouts as 0/0 character devices, opaque dirs with
@@ -63,12 +63,18 @@ typedef struct cb_run_spec {
     cb_run_network_t network;
     const cb_run_mount_t *mounts;
     size_t nmounts;
+    /* No overlay: the step runs in a copy of the lower tree (made here),
+     * for kernels that refuse overlayfs in a user namespace. */
+    bool copy_mode;
 } cb_run_spec_t;
 
 typedef struct cb_run_result {
     int status;   /* exit code, or 128 + signal number */
     char *tail;   /* the output's last lines (at most ~4 KiB), caller frees */
     char *upper;  /* WORKSPACE/DIR/upper: the step's changes, caller frees */
+    char *rootfs; /* copy mode: WORKSPACE/DIR/rootfs, the tree after the step */
+    /* The kernel refused the overlay mount (nothing ran): try copy mode. */
+    bool overlay_refused;
 } cb_run_result_t;
 
 /* Runs the step; 0 whenever the command ran, whatever its status. Fails

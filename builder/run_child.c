@@ -40,6 +40,7 @@ struct mount_attr_arg {
 };
 
 static int errfd_g = -1;
+static int exit_code_g = 127;
 
 _Noreturn static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void die(const char *fmt, ...) {
@@ -56,7 +57,7 @@ static void die(const char *fmt, ...) {
     if (e)
         n += snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(e));
     (void)!write(errfd_g, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-    _exit(127);
+    _exit(exit_code_g);
 }
 
 _Noreturn static void die_err(cb_error_t *err, const char *what) {
@@ -296,8 +297,14 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
     if (n < 0 || (size_t)n >= sizeof opts)
         die("overlay options too long");
     snprintf(root, sizeof root, "%s/%s", spec->dir, RUN_ROOTFS);
-    if (mount("overlay", root, "overlay", 0, opts) < 0)
-        die("mount the kernel overlay file system (%s)", opts);
+    if (spec->copy_mode) {
+        /* pivot_root needs a mount point: the copy bound onto itself. */
+        if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+            die("bind the root file system copy");
+    } else if (mount("overlay", root, "overlay", 0, opts) < 0) {
+        exit_code_g = RUN_OVERLAY_REFUSED;
+        die("the kernel refused an overlay mount in a user namespace (%s)", opts);
+    }
     int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         die("open %s", root);

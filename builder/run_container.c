@@ -15,6 +15,7 @@
 
 #include "builder/run_private.h"
 #include "builder/userns.h"
+#include "layer/treeclone.h"
 #include "common/util.h"
 
 #define TAIL_BYTES 4096
@@ -29,6 +30,7 @@ static void on_signal(int sig) {
 void cb_run_result_clear(cb_run_result_t *res) {
     free(res->tail);
     free(res->upper);
+    free(res->rootfs);
     memset(res, 0, sizeof *res);
 }
 
@@ -68,7 +70,7 @@ static int write_etc_files(int dirfd, const cb_run_spec_t *spec, cb_error_t **er
     return 0;
 }
 
-static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_error_t **err) {
+static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_strv_t *created, cb_error_t **err) {
     cb_autoclose int dirfd = openat(wsfd, spec->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return cb_error_set(err, errno, "open %s/%s", spec->workspace, spec->dir);
@@ -77,11 +79,13 @@ static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_error_t **err) {
         if (mkdirat(dirfd, sub[i], 0755) < 0)
             return cb_error_set(err, errno, "create %s/%s/%s", spec->workspace, spec->dir, sub[i]);
     cb_autoclose int lowerfd = openat(wsfd, spec->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    cb_autoclose int stubfd = openat(dirfd, RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cb_autoclose int stubfd = openat(dirfd, spec->copy_mode ? RUN_ROOTFS : RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lowerfd < 0 || stubfd < 0)
         return cb_error_set(err, errno, "open the step's lower directories");
+    if (spec->copy_mode && cb_tree_clone(lowerfd, stubfd, err) < 0)
+        return cb_error_wrap(err, "copying the root file system");
     bool etc_files = false;
-    if (cb_run_make_stub(lowerfd, stubfd, spec, &etc_files, err) < 0)
+    if (cb_run_make_stub(lowerfd, stubfd, spec, &etc_files, spec->copy_mode ? created : NULL, err) < 0)
         return cb_error_wrap(err, "preparing the mount points");
     return etc_files ? write_etc_files(dirfd, spec, err) : 0;
 }
@@ -100,6 +104,37 @@ static int write_map(pid_t pid, const char *which) {
     close(fd);
     errno = e;
     return w == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Copy mode: the mount points made in the copy go again, deepest first,
+ * when the step left them empty. */
+static void remove_stubs(int wsfd, const cb_run_spec_t *spec, const cb_strv_t *created) {
+    cb_autofree char *root = cb_xasprintf("%s/%s", spec->dir, RUN_ROOTFS);
+    int rootfd = openat(wsfd, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return;
+    cb_autoclose int lowerfd = openat(wsfd, spec->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (size_t i = created->len; i-- > 0;) {
+        const char *name = created->items[i];
+        struct stat st;
+        if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        int r = -1;
+        if (S_ISDIR(st.st_mode))
+            r = unlinkat(rootfd, name, AT_REMOVEDIR); /* fails when not empty */
+        else if (S_ISREG(st.st_mode) && st.st_size == 0)
+            r = unlinkat(rootfd, name, 0);
+        /* Making and removing the stub bumped its directory's times: the
+         * tree's own go back, so the diff does not see a change. */
+        const char *slash = strrchr(name, '/');
+        cb_autofree char *parent = slash ? cb_xstrndup(name, (size_t)(slash - name)) : cb_xstrdup(".");
+        struct stat pst;
+        if (r == 0 && lowerfd >= 0 && fstatat(lowerfd, parent, &pst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(pst.st_mode)) {
+            struct timespec ts[2] = {pst.st_atim, pst.st_mtim};
+            (void)utimensat(rootfd, parent, ts, AT_SYMLINK_NOFOLLOW);
+        }
+    }
+    close(rootfd);
 }
 
 static int status_code(int st) {
@@ -230,7 +265,8 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     cb_autoclose int wsfd = open(spec->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (wsfd < 0)
         return cb_error_set(err, errno, "open %s", spec->workspace);
-    if (prepare_dir(spec, wsfd, err) < 0)
+    cb_autostrv cb_strv_t created = CB_STRV_INIT;
+    if (prepare_dir(spec, wsfd, &created, err) < 0)
         return -1;
 
     int up[2] = {-1, -1}, down[2] = {-1, -1}, errp[2] = {-1, -1}, outp[2] = {-1, -1};
@@ -294,14 +330,23 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
         close(down[1]);
     close(errp[0]);
     close(outp[0]);
+    if (spec->copy_mode)
+        remove_stubs(wsfd, spec, &created);
     if (rc < 0)
         return rc;
     if (interrupted)
         return cb_error_kind_set(err, CB_ERR_INTERRUPTED, "interrupted by %s",
                                  interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+    if (setup_err.len > 0 && res->status == RUN_OVERLAY_REFUSED && !spec->copy_mode) {
+        res->overlay_refused = true;
+        return cb_error_kind_set(err, CB_ERR_SYSTEM, "%s", cb_buf_str(&setup_err));
+    }
     if (setup_err.len > 0)
         return cb_error_kind_set(err, CB_ERR_SYSTEM, "setting up the container: %s", cb_buf_str(&setup_err));
     res->tail = tail_lines(&tail);
-    res->upper = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_UPPER);
+    if (spec->copy_mode)
+        res->rootfs = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_ROOTFS);
+    else
+        res->upper = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_UPPER);
     return 0;
 }

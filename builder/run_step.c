@@ -17,6 +17,7 @@
 #include "builder/userns.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "layer/treediff.h"
 #include "layer/upper.h"
 #include "layer/writer.h"
 
@@ -125,6 +126,36 @@ static int step_network(const cb_build_t *b, const cb_instr_run_t *ins, cb_run_n
     return 0;
 }
 
+/* Copy mode: the layer is the difference between the stage's tree and the
+ * copy the step ran in, and the copy becomes the stage's tree. */
+static int take_copy(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, const char *copy, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    cb_autoclose int cfd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cfd < 0)
+        return cb_error_set(err, errno, "open %s", copy);
+    cb_layer_job_t job = {0};
+    bool empty = false;
+    if (cb_layer_job_begin(b, &job, err) < 0 || cb_layer_add_tree_diff(job.writer, st->rootfs_fd, cfd, err) < 0 ||
+        cb_layer_job_commit(b, stage, &job, false, &empty, err) < 0) {
+        cb_layer_job_abort(&job);
+        return cb_error_wrap(err, "making the layer");
+    }
+    if (empty) {
+        cb_stage_history(b, st, &ins->base, true);
+        return 0;
+    }
+    /* The copy takes the tree's place; the old tree goes with the step. */
+    if (renameat2(AT_FDCWD, copy, AT_FDCWD, st->rootfs, RENAME_EXCHANGE) < 0)
+        return cb_error_set(err, errno, "replace %s", st->rootfs);
+    int fd = open(st->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cb_error_set(err, errno, "open %s", st->rootfs);
+    close(st->rootfs_fd);
+    st->rootfs_fd = fd;
+    cb_stage_history(b, st, &ins->base, false);
+    return 0;
+}
+
 /* The layer from the upper dir, then the upper dir into the stage's tree. */
 static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, const char *upper,
                         cb_error_t **err) {
@@ -138,7 +169,7 @@ static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, 
         return cb_error_set(err, errno, "open %s", upper);
     cb_layer_job_t job = {0};
     if (cb_layer_job_begin(b, &job, err) < 0 || cb_layer_add_upper(job.writer, ufd, err) < 0 ||
-        cb_layer_job_commit(b, stage, &job, false, err) < 0) {
+        cb_layer_job_commit(b, stage, &job, false, NULL, err) < 0) {
         cb_layer_job_abort(&job);
         return cb_error_wrap(err, "making the layer");
     }
@@ -170,6 +201,7 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
 
     cb_autofree char *dir = cb_xasprintf("run-%u", b->step);
     cb_autofree char *dir_path = cb_xasprintf("%s/%s", b->scratch, dir);
+    char *dir_path_copy = NULL; /* the retry's directory after an overlay refusal */
     cb_run_mounts_t mounts = {0};
     int rc = mkdir(dir_path, 0755) < 0 ? cb_error_set(err, errno, "create %s", dir_path) : 0;
     if (rc == 0)
@@ -195,15 +227,36 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
             .mounts = mounts.items,
             .nmounts = mounts.len,
         };
+        const char *force = getenv("CBUILD_RUN_ROOTFS");
+        if (force && strcmp(force, "copy") == 0)
+            b->run_copy = true;
+        spec.copy_mode = b->run_copy;
         if (!b->run_announced) {
             b->run_announced = true;
             cb_userns_mode_t um = cb_userns_mode();
-            cb_info("run", "RUN steps run on kernel overlayfs in a user namespace (%s)",
+            cb_info("run", "RUN steps run on %s in a user namespace (%s)",
+                    b->run_copy ? "a copy of the root file system" : "kernel overlayfs",
                     um == CB_USERNS_SUBIDS   ? "rootless, ids from /etc/subuid and /etc/subgid"
                     : um == CB_USERNS_SINGLE ? "rootless, only your own id mapped"
                                              : "as root, all ids mapped");
         }
         rc = cb_run_container(&spec, &res, err);
+        if (rc < 0 && res.overlay_refused) {
+            /* Nothing ran: the same step again on a copy, and every later one. */
+            cb_warn("run", "%s; RUN steps use a copy of the root file system instead", (*err)->msg);
+            cb_error_free(*err);
+            *err = NULL;
+            b->run_copy = spec.copy_mode = true;
+            cb_run_result_clear(&res);
+            cb_autofree char *retry = cb_xasprintf("%s-copy", dir);
+            cb_autofree char *retry_path = cb_xasprintf("%s/%s", b->scratch, retry);
+            rc = mkdir(retry_path, 0755) < 0 ? cb_error_set(err, errno, "create %s", retry_path) : 0;
+            spec.dir = retry;
+            if (rc == 0)
+                rc = cb_run_container(&spec, &res, err);
+            free(dir_path_copy);
+            dir_path_copy = cb_steal_pointer(&retry_path);
+        }
     }
     if (rc == 0 && res.status != 0) {
         rc = cb_error_kind_set(err, CB_ERR_STEP, "RUN exited with status %d: %s%s%s", res.status,
@@ -212,12 +265,16 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
     }
     cb_run_mounts_finish(&mounts, rc == 0);
     if (rc == 0)
-        rc = take_changes(b, stage, ins, res.upper, err);
+        rc = res.rootfs ? take_copy(b, stage, ins, res.rootfs, err) : take_changes(b, stage, ins, res.upper, err);
     cb_run_result_clear(&res);
     cb_user_clear(&user);
     /* The step's directory holds files of any owner: we are root here. */
     cb_autoerr cb_error_t *rm_err = NULL;
     if (cb_rm_rf(dir_path, &rm_err) < 0)
         cb_warn("run", "cannot remove %s", dir_path);
+    cb_autoerr cb_error_t *rm_err2 = NULL;
+    if (dir_path_copy && cb_rm_rf(dir_path_copy, &rm_err2) < 0)
+        cb_warn("run", "cannot remove %s", dir_path_copy);
+    free(dir_path_copy);
     return rc;
 }

@@ -20,6 +20,8 @@ typedef struct mirrored {
 
 typedef struct stub {
     int lowerfd, stubfd;
+    bool in_place; /* stubfd is a copy of the tree: nothing is shadowed */
+    cb_strv_t *created;
     mirrored_t *dirs;
     size_t ndirs;
 } stub_t;
@@ -37,6 +39,7 @@ static void note_dir(stub_t *s, const char *rel, const struct stat *st) {
 /* path: absolute, cleaned. shadow: an existing non-directory at the end is
  * hidden by a stub entry (the mount must not follow it). */
 static int stub_path(stub_t *s, const char *path, bool is_file, bool shadow, cb_error_t **err) {
+    shadow = shadow && !s->in_place;
     cb_autostrv cb_strv_t parts = CB_STRV_INIT;
     cb_autofree char *copy = cb_xstrdup(path);
     char *save = NULL;
@@ -83,11 +86,18 @@ static int stub_path(stub_t *s, const char *path, bool is_file, bool shadow, cb_
                 return cb_error_set(err, errno, "create stub /%s", cur);
             note_dir(s, cur, &st);
         } else if (last && is_file) {
-            int fd = openat(s->stubfd, cur, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-            if (fd < 0)
+            int fd = openat(s->stubfd, cur, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd < 0 && errno != EEXIST)
                 return cb_error_set(err, errno, "create stub /%s", cur);
-            close(fd);
-        } else if (mkdirat(s->stubfd, cur, 0755) < 0 && errno != EEXIST) {
+            if (fd >= 0) {
+                close(fd);
+                if (s->created)
+                    cb_strv_push(s->created, cur);
+            }
+        } else if (mkdirat(s->stubfd, cur, 0755) == 0) {
+            if (s->created)
+                cb_strv_push(s->created, cur);
+        } else if (errno != EEXIST) {
             return cb_error_set(err, errno, "create stub /%s", cur);
         }
     }
@@ -95,8 +105,8 @@ static int stub_path(stub_t *s, const char *path, bool is_file, bool shadow, cb_
 }
 
 int cb_run_make_stub(int lowerfd, int stubfd, const cb_run_spec_t *spec, bool *etc_files,
-                     cb_error_t **err) {
-    stub_t s = {.lowerfd = lowerfd, .stubfd = stubfd};
+                     cb_strv_t *created, cb_error_t **err) {
+    stub_t s = {.lowerfd = lowerfd, .stubfd = stubfd, .in_place = created != NULL, .created = created};
     int rc = 0;
     static const char *const dirs[] = {"/proc", "/dev", "/sys"};
     for (size_t i = 0; rc == 0 && i < 3; i++)
@@ -113,7 +123,7 @@ int cb_run_make_stub(int lowerfd, int stubfd, const cb_run_spec_t *spec, bool *e
         rc = stub_path(&s, spec->mounts[i].target, spec->mounts[i].is_file, false, err);
 
     /* Metadata last: making children changed the mtimes. Deepest first. */
-    for (size_t i = s.ndirs; rc == 0 && i-- > 0;) {
+    for (size_t i = s.ndirs; rc == 0 && !s.in_place && i-- > 0;) {
         const mirrored_t *d = &s.dirs[i];
         struct timespec ts[2] = {d->st.st_atim, d->st.st_mtim};
         if (fchownat(stubfd, d->rel, d->st.st_uid, d->st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
@@ -123,6 +133,13 @@ int cb_run_make_stub(int lowerfd, int stubfd, const cb_run_spec_t *spec, bool *e
             rc = cb_error_set(err, errno, "chmod stub /%s", d->rel);
         else if (utimensat(stubfd, d->rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
             rc = cb_error_set(err, errno, "set times of stub /%s", d->rel);
+    }
+    /* In place, the mirrored directories are the tree's own: only the
+     * times their new children bumped go back. */
+    for (size_t i = s.ndirs; rc == 0 && s.in_place && i-- > 0;) {
+        struct timespec ts[2] = {s.dirs[i].st.st_atim, s.dirs[i].st.st_mtim};
+        if (utimensat(stubfd, s.dirs[i].rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
+            rc = cb_error_set(err, errno, "set times of /%s", s.dirs[i].rel);
     }
     for (size_t i = 0; i < s.ndirs; i++)
         free(s.dirs[i].rel);

@@ -93,11 +93,18 @@ void cb_layer_job_abort(cb_layer_job_t *job) {
     job->blob = NULL;
 }
 
-int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool apply, cb_error_t **err) {
-    cb_stage_state_t *st = &b->stages[stage];
+int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool apply, bool *empty,
+                        cb_error_t **err) {
     cb_layer_result_t res;
     if (cb_layer_writer_finish(job->writer, &res, err) < 0)
         return -1;
+    if (empty) {
+        *empty = res.entries == 0;
+        if (*empty) {
+            cb_layer_job_abort(job);
+            return 0;
+        }
+    }
     cb_layer_writer_free(job->writer);
     job->writer = NULL;
     char digest[CB_DIGEST_STR_LEN + 1];
@@ -106,14 +113,20 @@ int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool a
     job->blob = NULL;
     if (cb_blob_commit(blob, res.digest, (int64_t)res.size, digest, &size, err) < 0)
         return -1;
+    cb_autofree char *mt = cb_xasprintf("%s%s", CB_MT_OCI_LAYER, res.media_suffix);
+    cb_oci_descriptor_t desc = {.media_type = mt, .digest = digest, .size = size};
+    return cb_stage_add_layer(b, stage, &desc, res.diff_id, apply, err);
+}
+
+int cb_stage_add_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *desc, const char *diff_id,
+                       bool apply, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
     st->layers = cb_xrealloc(st->layers, (st->nlayers + 2) * sizeof *st->layers);
     cb_image_layer_t *l = &st->layers[st->nlayers++];
     memset(l, 0, sizeof *l);
-    l->desc.media_type = cb_xasprintf("%s%s", CB_MT_OCI_LAYER, res.media_suffix);
-    l->desc.digest = cb_xstrdup(digest);
-    l->desc.size = size;
-    l->diff_id = cb_xstrdup(res.diff_id);
-    cb_image_config_add_layer(st->config, res.diff_id);
+    cb_oci_descriptor_copy(&l->desc, desc);
+    l->diff_id = cb_xstrdup(diff_id);
+    cb_image_config_add_layer(st->config, diff_id);
     if (apply && st->rootfs_fd >= 0 && cb_apply_layers(b, st->rootfs_fd, l, 1, err) < 0)
         return -1;
     return 0;
@@ -158,7 +171,7 @@ static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_
         return -1;
     cb_layer_job_t job = {0};
     if (cb_layer_job_begin(b, &job, err) < 0 || cb_copy_to_layer(ins, is_add, &env, job.writer, err) < 0 ||
-        cb_layer_job_commit(b, stage, &job, true, err) < 0) {
+        cb_layer_job_commit(b, stage, &job, true, NULL, err) < 0) {
         cb_layer_job_abort(&job);
         return -1;
     }
@@ -168,14 +181,21 @@ static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_
 
 /* WORKDIR: the directory is created (root, 0755) when the image lacks it,
  * as docker build does, in a layer of its own. */
-static int run_workdir(cb_build_t *b, size_t stage, const cb_instr_value_t *ins, cb_error_t **err) {
+/* WORKDIR's config change (also on a cache hit); the directory, caller frees. */
+static char *workdir_config(cb_build_t *b, size_t stage, const cb_instr_value_t *ins) {
     cb_stage_state_t *st = &b->stages[stage];
     const char *prev = cb_image_config_get_workdir(st->config);
     cb_autofree char *joined = ins->value[0] == '/'
                                    ? cb_xstrdup(ins->value)
                                    : cb_xasprintf("%s/%s", prev && *prev ? prev : "/", ins->value);
-    cb_autofree char *dir = cb_path_clean(joined);
+    char *dir = cb_path_clean(joined);
     cb_image_config_set_workdir(st->config, dir);
+    return dir;
+}
+
+static int run_workdir(cb_build_t *b, size_t stage, const cb_instr_value_t *ins, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    cb_autofree char *dir = workdir_config(b, stage, ins);
 
     int rootfd;
     if (cb_stage_rootfs(b, stage, &rootfd, err) < 0)
@@ -193,7 +213,7 @@ static int run_workdir(cb_build_t *b, size_t stage, const cb_instr_value_t *ins,
     cb_layer_job_t job = {0};
     cb_layer_attrs_t attrs = {.set_uid = true, .set_gid = true, .set_mode = true, .mode = 0755};
     if (cb_layer_job_begin(b, &job, err) < 0 || cb_layer_add_parents(job.writer, rel, &attrs, err) < 0 ||
-        cb_layer_add_dir(job.writer, rel, &attrs, err) < 0 || cb_layer_job_commit(b, stage, &job, true, err) < 0) {
+        cb_layer_add_dir(job.writer, rel, &attrs, err) < 0 || cb_layer_job_commit(b, stage, &job, true, NULL, err) < 0) {
         cb_layer_job_abort(&job);
         return -1;
     }
@@ -313,16 +333,49 @@ static int run_instruction(cb_build_t *b, size_t stage, const cb_instr_t *ins, c
     }
 }
 
+/* One instruction through the cache: a hit replays the record, a miss runs
+ * the instruction and records its result. Only steps that change the tree
+ * move the stage's key on: a config change (ENV, ARG, LABEL...) matters to
+ * a later step only through what that step's key takes in (RUN: the env,
+ * user, workdir, shell and build args; COPY: the expanded paths), as in
+ * BuildKit, so an ARG whose value changed rebuilds only its users. */
+static int run_cached(cb_build_t *b, size_t stage, const cb_instr_t *ins, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    if (!cb_step_cacheable(ins))
+        return run_instruction(b, stage, ins, err);
+    char key[CB_DIGEST_STR_LEN + 1];
+    if (cb_step_key(b, stage, ins, key, err) < 0)
+        return -1;
+    bool hit = false;
+    if (cb_step_cache_get(b, stage, ins, key, &hit, err) < 0)
+        return -1;
+    if (hit) {
+        if (ins->kind == CB_INSTR_WORKDIR) /* the config change; the record had the layer */
+            free(workdir_config(b, stage, (const cb_instr_value_t *)ins));
+        memcpy(st->key, key, sizeof key);
+        return 0;
+    }
+    size_t before = st->nlayers;
+    if (run_instruction(b, stage, ins, err) < 0)
+        return -1;
+    cb_autoerr cb_error_t *perr = NULL;
+    if (cb_step_cache_put(b, stage, ins, key, before, &perr) < 0)
+        cb_warn("cache", "cannot record step %s: %s", ins->node->original, perr->msg);
+    memcpy(st->key, key, sizeof key);
+    return 0;
+}
+
 int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err) {
     const cb_stage_t *s = &b->prog->stages[stage];
     const char *label = stage_label(b, stage);
     announce(b, &s->from->base);
     if (start_stage(b, stage, err) < 0)
         return label ? cb_error_wrap(err, "stage %s", label) : -1;
+    cb_step_key_from(b, stage);
     for (size_t i = 0; i < s->ninstrs; i++) {
         const cb_instr_t *ins = s->instrs[i];
         announce(b, ins);
-        if (run_instruction(b, stage, ins, err) < 0)
+        if (run_cached(b, stage, ins, err) < 0)
             return ins->from_onbuild ? cb_onbuild_error(err, s, ins)
                                      : cb_error_locate(err, ins->file, ins->node->start_line, ins->node->col);
     }
