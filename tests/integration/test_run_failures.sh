@@ -73,7 +73,7 @@ interrupt() { # WHAT TARGET(pid|group)
     local pid=$!
     set +m
     local i
-    for i in $(seq 100); do pgrep -f "^sleep $m\$" >/dev/null && break; sleep 0.1; done
+    for i in $(seq 200); do pgrep -f "^sleep $m\$" >/dev/null && break; sleep 0.1; done
     pgrep -f "^sleep $m\$" >/dev/null || { bad "$what: the step did not start: $(cat "$T/int.err")"; kill -KILL "$pid"; wait "$pid"; return; }
     local t0
     t0=$(date +%s%N)

@@ -8,7 +8,7 @@
 # config or history; a required secret that is missing fails clearly. No
 # mount point is left in a layer.
 . "$(dirname "$0")/lib/common.sh"
-need umoci skopeo jq python3 sha256sum zcat
+need umoci skopeo jq python3 sha256sum zcat pgrep
 base=$T/busybox
 busybox_base "$base"
 ctx=$T/ctx
@@ -34,15 +34,17 @@ eq "cache mount: no mount point in the layer" "$(layer_paths cache2:1 1 | tr '\n
 unpack cache2:1 "$T/c2" && eq "a second build sees the cache (same id)" "$(cat "$T/c2/rootfs/seen")" first
 unpack cache1:1 "$T/c1" && eq "cache uid, gid, mode" "$(cat "$T/c1/rootfs/cache2.stat")" "1000:1000 700"
 
-# sharing=locked: two builds at once take turns (start/end never interleave).
-for who in A B; do
-    cat >"$ctx/Containerfile.lock$who" <<EOF
-FROM oci:$base:latest
-RUN --mount=type=cache,target=/c,id=locked,sharing=locked echo start-$who >> /c/log && sleep 1 && echo end-$who >> /c/log
-EOF
-done
+# sharing=locked: B's step waits for A's, which holds the cache: B starts
+# while A's step sleeps, and still writes only after A is done.
+m=3.$((10000 + RANDOM % 90000))
+printf 'FROM oci:%s:latest\nRUN --mount=type=cache,target=/c,id=locked,sharing=locked echo start-A >> /c/log && sleep %s && echo end-A >> /c/log\n' \
+    "$base" "$m" >"$ctx/Containerfile.lockA"
+printf 'FROM oci:%s:latest\nRUN --mount=type=cache,target=/c,id=locked,sharing=locked echo start-B >> /c/log && echo end-B >> /c/log\n' \
+    "$base" >"$ctx/Containerfile.lockB"
 "$CBUILD" -t locka:1 -f "$ctx/Containerfile.lockA" "$ctx" >"$T/lockA.out" 2>&1 &
 pa=$!
+for _ in $(seq 200); do pgrep -f "^sleep $m\$" >/dev/null && break; sleep 0.1; done
+pgrep -f "^sleep $m\$" >/dev/null || bad "sharing=locked: A's step did not start: $(tail -n 3 "$T/lockA.out")"
 "$CBUILD" -t lockb:1 -f "$ctx/Containerfile.lockB" "$ctx" >"$T/lockB.out" 2>&1 &
 pb=$!
 sa=0 sb=0
@@ -51,13 +53,8 @@ wait "$pb" || sb=$?
 [ "$sa $sb" = "0 0" ] && ok || bad "sharing=locked: builds exited $sa $sb: $(tail -n 3 "$T/lockA.out" "$T/lockB.out")"
 printf 'FROM oci:%s:latest\nRUN --mount=type=cache,target=/c,id=locked cat /c/log > /log\n' "$base" >"$ctx/Containerfile.lockread"
 cb_ok "read the locked cache" -t lockread:1 -f "$ctx/Containerfile.lockread" "$ctx"
-unpack lockread:1 "$T/lr" && {
-    log=$(tr '\n' ' ' <"$T/lr/rootfs/log")
-    case $log in
-    "start-A end-A start-B end-B " | "start-B end-B start-A end-A ") ok ;;
-    *) bad "sharing=locked: the steps overlapped: $log" ;;
-    esac
-}
+unpack lockread:1 "$T/lr" && eq "sharing=locked: the steps took turns" "$(tr '\n' ' ' <"$T/lr/rootfs/log")" \
+    "start-A end-A start-B end-B "
 
 # ---------------------------------------------------------------- bind, tmpfs
 cat >"$ctx/Containerfile.bind" <<EOF
