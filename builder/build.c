@@ -27,8 +27,10 @@
 static int image_env(void *ctx, const char *image, const char *platform, cb_env_t *env,
                      cb_error_t **err) {
     cb_build_t *b = ctx;
-    if (cb_str_ieq(image, "scratch"))
+    if (cb_str_ieq(image, "scratch")) {
+        cb_env_set(env, "PATH", CB_DEFAULT_PATH);
         return 0;
+    }
     cb_base_image_t *img = NULL;
     if (cb_base_image_get(b, image, platform, &img, err) < 0)
         return -1;

@@ -17,6 +17,10 @@
 #include "parser/eval.h"
 #include "parser/instructions.h"
 
+/* The PATH a stage FROM scratch starts with (BuildKit's and buildah's
+ * default for Linux), and RUN's when the image sets none. */
+#define CB_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 /* A base image whose manifest, config and layers are all in the store. */
 typedef struct cb_base_image {
     char *ref;      /* as written in FROM (after expansion) */

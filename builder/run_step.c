@@ -21,8 +21,6 @@
 #include "layer/upper.h"
 #include "layer/writer.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 static bool env_has(const cb_strv_t *env, const char *name) {
     size_t n = strlen(name);
     for (size_t i = 0; i < env->len; i++)
@@ -49,7 +47,7 @@ static void step_env(const cb_stage_state_t *st, const cb_instr_run_t *ins, cons
     for (size_t i = 0; i < ins->proxy_env.len; i++)
         cb_strv_push(env, ins->proxy_env.items[i]);
     if (!env_has(env, "PATH"))
-        cb_strv_take(env, cb_xstrdup("PATH=" DEFAULT_PATH));
+        cb_strv_take(env, cb_xstrdup("PATH=" CB_DEFAULT_PATH));
     if (!env_has(env, "HOME"))
         cb_strv_take(env, cb_xasprintf("HOME=%s", user->home ? user->home : "/root"));
 }

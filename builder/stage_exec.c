@@ -51,6 +51,7 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
         if (cb_platform_parse(platform, &os, &arch, &variant, err) < 0)
             return cb_error_locate(err, from->base.file, from->base.node->start_line, from->base.node->col);
         st->config = cb_image_config_new(os, arch, variant);
+        cb_image_config_set_env(st->config, "PATH", CB_DEFAULT_PATH); /* as BuildKit and buildah */
     } else {
         cb_base_image_t *img = NULL;
         if (cb_base_image_get(b, from->image, from->platform, &img, err) < 0 ||
@@ -189,7 +190,14 @@ static char *workdir_config(cb_build_t *b, size_t stage, const cb_instr_value_t 
                                    ? cb_xstrdup(ins->value)
                                    : cb_xasprintf("%s/%s", prev && *prev ? prev : "/", ins->value);
     char *dir = cb_path_clean(joined);
-    cb_image_config_set_workdir(st->config, dir);
+    /* The config keeps a trailing slash as written (docker does). */
+    size_t n = strlen(ins->value);
+    if (n > 1 && ins->value[n - 1] == '/' && strcmp(dir, "/") != 0) {
+        cb_autofree char *slashed = cb_xasprintf("%s/", dir);
+        cb_image_config_set_workdir(st->config, slashed);
+    } else {
+        cb_image_config_set_workdir(st->config, dir);
+    }
     return dir;
 }
 
