@@ -98,15 +98,16 @@ static void mount_fs(int rootfd, const char *target, const char *type, unsigned 
     close(fd);
 }
 
-/* Binds host path source (a fresh recursive copy of its mounts) on target,
- * with attrs (MOUNT_ATTR_*) applied to the whole tree. */
-static int bind_tree(int rootfd, const char *source, const char *target, uint64_t attrs) {
-    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC);
+/* Binds host path source on target (with recursive, a copy of the mounts
+ * below it too), with attrs (MOUNT_ATTR_*) applied to the whole tree. */
+static int bind_mount(int rootfd, const char *source, const char *target, uint64_t attrs, bool recursive) {
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source,
+                            OPEN_TREE_CLONE | (recursive ? AT_RECURSIVE : 0) | O_CLOEXEC);
     if (tree < 0)
         return -1;
     if (attrs) {
         struct mount_attr_arg a = {.attr_set = attrs};
-        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) {
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0) {
             close(tree);
             return -1;
         }
@@ -139,7 +140,7 @@ static void make_dev(int rootfd) {
         char src[32], dst[32];
         snprintf(src, sizeof src, "/dev/%s", nodes[i]);
         snprintf(dst, sizeof dst, "/dev/%s", nodes[i]);
-        if (bind_tree(rootfd, src, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
+        if (bind_mount(rootfd, src, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false) < 0)
             die("bind %s", src);
     }
     if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || mkdirat(dev, "mqueue", 0755) < 0)
@@ -165,9 +166,11 @@ static void make_dev(int rootfd) {
 
 static void make_sys(int rootfd) {
     /* sysfs itself needs a network namespace of our own; a read-only copy
-     * of the host's is what runc gives rootless containers. Optional. */
-    (void)bind_tree(rootfd, "/sys", "/sys",
-                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+     * of the host's is what runc gives rootless containers. Optional. Not
+     * the mounts below it (cgroup, debugfs, ...): a build step has no use
+     * for them, and each one costs time when the namespace is torn down. */
+    (void)bind_mount(rootfd, "/sys", "/sys",
+                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false);
 }
 
 /* A secret's bytes go from its memory file to a file on a tmpfs of this
@@ -207,7 +210,7 @@ static void step_mounts(const cb_run_spec_t *spec, int rootfd) {
         if (m->secret) {
             char file[4096];
             secret_file(spec, m, i, file, sizeof file);
-            if (bind_tree(rootfd, file, m->target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+            if (bind_mount(rootfd, file, m->target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false) < 0)
                 die("mount the secret on %s", m->target);
             continue;
         }
@@ -228,7 +231,7 @@ static void step_mounts(const cb_run_spec_t *spec, int rootfd) {
             continue;
         }
         uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (m->readonly ? MOUNT_ATTR_RDONLY : 0);
-        if (bind_tree(rootfd, m->source, m->target, attrs) < 0)
+        if (bind_mount(rootfd, m->source, m->target, attrs, true) < 0)
             die("mount %s on %s", m->source, m->target);
     }
 }
@@ -317,7 +320,7 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
     for (size_t i = 0; i < 3; i++) {
         char src[4096];
         snprintf(src, sizeof src, "%s/%s", spec->dir, etc[i][0]);
-        if (access(src, F_OK) == 0 && bind_tree(rootfd, src, etc[i][1], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+        if (access(src, F_OK) == 0 && bind_mount(rootfd, src, etc[i][1], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false) < 0)
             die("bind %s", etc[i][1]);
     }
     step_mounts(spec, rootfd);
