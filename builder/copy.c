@@ -55,6 +55,7 @@ static int parse_options(copy_ctx_t *c, cb_error_t **err) {
         }
         if (cb_ignore_parse(cb_buf_str(&text), text.len, "--exclude", &c->exclude, err) < 0)
             return cb_error_wrap(err, "%s", c->cmd);
+        cb_ignore_set_walk(c->exclude, CB_IGNORE_WALK_FILTER); /* BuildKit's copy filter */
     }
     if (ins->chown && ins->chown[0] && c->env->key_mode) {
         c->set_owner = c->chown_given = true;

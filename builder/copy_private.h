@@ -132,6 +132,11 @@ int copy_list_dir(int dirfd, const char *what, cb_strv_t *out, cb_error_t **err)
 char *copy_join(const char *a, const char *b);
 /* Whether the context ignore rules leave rel (from the source root) out. */
 bool copy_ignored(const copy_ctx_t *c, const char *rel);
+/* Whether the entry parentfd/base (rel from the source root, st its lstat)
+ * is in the build context: not ignored, or an ignored directory the context
+ * walk enters and finds something included in. */
+int copy_in_context(const copy_ctx_t *c, int parentfd, const char *base, const char *rel,
+                    const struct stat *st, bool *out, cb_error_t **err);
 
 /* ---- copy_select.c: local sources ---- */
 

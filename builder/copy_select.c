@@ -86,10 +86,12 @@ static int walk_pattern(match_walk_t *mw, int dirfd, const char *root_rel, const
         struct stat st;
         if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
             return cb_error_set(err, errno, "stat '%s'", crel);
-        bool hidden = copy_ignored(c, crel) ||
-                      (mw->use_exclude && c->exclude && cb_ignore_matches(c->exclude, csrc));
         if (last) {
-            if (!hidden && mw->on_match(mw, dirfd, base, crel, csrc, &st, pending, err) < 0)
+            bool in = false;
+            if (copy_in_context(c, dirfd, base, crel, &st, &in, err) < 0)
+                return -1;
+            bool excluded = mw->use_exclude && c->exclude && cb_ignore_matches(c->exclude, csrc);
+            if (in && !excluded && mw->on_match(mw, dirfd, base, crel, csrc, &st, pending, err) < 0)
                 return -1;
             continue;
         }
@@ -153,6 +155,21 @@ static int copy_file_source(copy_ctx_t *c, const char *named, const copy_resolve
     return copy_emit(&wk, parentfd, rbase, name, "", &r->st, err);
 }
 
+/* Whether the resolved source r is in the build context: an ignored
+ * directory is still there when an exception re-includes something below
+ * it (the walk then copies only that). */
+static int resolved_in_context(const copy_ctx_t *c, const copy_resolved_t *r, bool *in,
+                               cb_error_t **err) {
+    *in = r->exists;
+    if (!r->exists || !copy_ignored(c, r->path))
+        return 0;
+    cb_autoclose int parentfd = -1;
+    const char *base = NULL;
+    if (copy_open_parent(c->src_root, r->path, &parentfd, &base, err) < 0)
+        return -1;
+    return copy_in_context(c, parentfd, base, r->path, &r->st, in, err);
+}
+
 /* Copies the source named (a path from the root, symlinks followed). */
 static int copy_named(copy_ctx_t *c, const char *named, cb_error_t **err) {
     copy_resolved_t r;
@@ -163,16 +180,13 @@ static int copy_named(copy_ctx_t *c, const char *named, cb_error_t **err) {
         *err = cb_steal_pointer(&rerr);
         return -1;
     }
-    /* An ignored directory is still there when an exception re-includes
-     * something below it; the walk then copies only that. */
-    bool hidden = r.exists && copy_ignored(c, r.path) &&
-                  !(S_ISDIR(r.st.st_mode) && !cb_ignore_skip_dir(c->ignore, r.path));
-    int rc;
-    if (!r.exists || hidden)
+    bool in = false;
+    int rc = resolved_in_context(c, &r, &in, err);
+    if (rc == 0 && !in)
         rc = not_found(c, named[0] ? named : ".", err);
-    else if (S_ISDIR(r.st.st_mode))
+    else if (rc == 0 && S_ISDIR(r.st.st_mode))
         rc = copy_dir_source(c, &r, err);
-    else
+    else if (rc == 0)
         rc = copy_file_source(c, named, &r, err);
     copy_resolved_clear(&r);
     return rc;
@@ -277,7 +291,8 @@ int copy_local_source(copy_ctx_t *c, const char *src, bool count_only, size_t *c
         return cb_error_wrap(err, "%s: source '%s'", c->cmd, src);
     }
     int rc = 0;
-    if (r.exists && S_ISDIR(r.st.st_mode) && !copy_ignored(c, r.path)) {
+    if (r.exists && S_ISDIR(r.st.st_mode) &&
+        !(copy_ignored(c, r.path) && cb_ignore_skip_dir(c->ignore, r.path))) {
         cb_autoclose int dirfd = -1;
         rc = copy_open_dir(c->src_root, r.path, &dirfd, err);
         if (rc == 0)

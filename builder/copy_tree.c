@@ -19,6 +19,28 @@ bool copy_ignored(const copy_ctx_t *c, const char *rel) {
     return c->ignore && rel[0] && cb_ignore_matches(c->ignore, rel);
 }
 
+int copy_in_context(const copy_ctx_t *c, int parentfd, const char *base, const char *rel,
+                    const struct stat *st, bool *out, cb_error_t **err) {
+    *out = !copy_ignored(c, rel);
+    if (*out || !S_ISDIR(st->st_mode) || cb_ignore_skip_dir(c->ignore, rel))
+        return 0;
+    cb_autoclose int dirfd = openat(parentfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0)
+        return cb_error_set(err, errno, "open directory '%s'", rel);
+    cb_autostrv cb_strv_t names = CB_STRV_INIT;
+    if (copy_list_dir(dirfd, rel, &names, err) < 0)
+        return -1;
+    for (size_t i = 0; i < names.len && !*out; i++) {
+        cb_autofree char *crel = copy_join(rel, names.items[i]);
+        struct stat cst;
+        if (fstatat(dirfd, names.items[i], &cst, AT_SYMLINK_NOFOLLOW) < 0)
+            return cb_error_set(err, errno, "stat '%s'", crel);
+        if (copy_in_context(c, dirfd, names.items[i], crel, &cst, out, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int copy_list_dir(int dirfd, const char *what, cb_strv_t *out, cb_error_t **err) {
     return cb_dir_list_sorted(dirfd, what, out, err);
 }

@@ -49,8 +49,9 @@ struct cb_ignore {
     size_t n;
     bool exclusions;
     /* Every exception is a plain path, maybe ending in / * or / **: then
-     * whether one can re-include something under a directory is a prefix test. */
+     * fsutil's filter decides whether to enter a directory by a prefix test. */
     bool only_prefix_exceptions;
+    cb_ignore_walk_t walk;
     char *source;
     cb_strv_t shown;
 };
@@ -312,20 +313,32 @@ static const char *without_trailing_glob(const char *text, size_t *len) {
     return text;
 }
 
+void cb_ignore_set_walk(cb_ignore_t *ig, cb_ignore_walk_t walk) {
+    ig->walk = walk;
+}
+
+/* Whether pattern[0..pl) + "/" starts with dir + "/". */
+static bool starts_with_dir(const char *pattern, size_t pl, const char *dir) {
+    size_t dl = strlen(dir);
+    return pl >= dl && memcmp(pattern, dir, dl) == 0 && (pl == dl || pattern[dl] == '/');
+}
+
 bool cb_ignore_skip_dir(const cb_ignore_t *ig, const char *dir) {
-    if (!ig->only_prefix_exceptions)
+    bool filter = ig->walk == CB_IGNORE_WALK_FILTER;
+    if (filter && !ig->only_prefix_exceptions)
         return false;
     if (!ig->exclusions)
         return true;
     cb_autofree char *d = clean_rel(dir);
-    size_t dl = strlen(d);
     for (size_t i = 0; i < ig->n; i++) {
         if (!ig->pats[i].exclusion)
             continue;
-        size_t pl;
-        const char *pt = without_trailing_glob(ig->pats[i].text, &pl);
-        /* pattern + "/" starts with dir + "/" */
-        if (pl + 1 >= dl + 1 && memcmp(pt, d, dl) == 0 && (pl == dl ? true : pt[dl] == '/'))
+        /* The context walk compares the pattern as written; fsutil's filter
+         * drops a trailing / * or / ** first. */
+        size_t pl = strlen(ig->pats[i].text);
+        if (filter)
+            without_trailing_glob(ig->pats[i].text, &pl);
+        if (starts_with_dir(ig->pats[i].text, pl, d))
             return false;
     }
     return true;

@@ -4,8 +4,7 @@
  * starting with '#' (column 1) is a comment, lines are trimmed, each pattern is
  * path-cleaned and a leading '/' removed, and a leading '!' makes an exception
  * that re-includes what earlier patterns excluded. Matching follows
- * patternmatcher plus the directory walk of BuildKit's context transfer
- * (tonistiigi/fsutil):
+ * patternmatcher plus the directory walk that sends docker its context:
  *
  *   - patterns are Go filepath.Match patterns on the slash-separated path
  *     relative to the context ("*" stays inside one path element), and "**"
@@ -13,8 +12,23 @@
  *   - the last pattern that matches decides; a pattern that matches a
  *     directory matches everything below it too;
  *   - an excluded directory is still walked when an exception might
- *     re-include something inside it. The walker then has to create such a
- *     directory when it includes something below it.
+ *     re-include something inside it (cb_ignore_skip_dir, two rules below).
+ *     Such a directory is there only when something below it is included:
+ *     the walker creates it then, and otherwise leaves it out altogether.
+ *
+ * When may an exception re-include something inside an excluded directory?
+ *
+ *   - CB_IGNORE_WALK_CONTEXT (the default; the build context): when the
+ *     exception's pattern, read as a path, starts with the directory's path.
+ *     This is the test of docker's context walk (archive.TarWithOptions) and
+ *     the results docker and buildah give: "subdir" then "!subdir/sub1*"
+ *     brings subdir/sub1.txt back, but an exception that starts with a
+ *     wildcard ("!**" or "!*" followed by "/sub1*") brings back nothing
+ *     below subdir/, though it matches subdir/sub1.txt.
+ *   - CB_IGNORE_WALK_FILTER (COPY --exclude; BuildKit's fsutil filter): the
+ *     same test while every exception is a plain path (a trailing "/ *" or
+ *     "/ **" allowed); once one has a wildcard, every excluded directory is
+ *     walked.
  *
  * Ownership: cb_ignore_t owns its patterns; free with cb_ignore_free
  * (NULL-safe). Matching never fails: patterns are validated when loaded.
@@ -45,6 +59,14 @@ int cb_ignore_load_file(const char *ctx_dir, const char *containerfile, cb_ignor
 
 void cb_ignore_free(cb_ignore_t *ig);
 
+/* Which directories a walk skips (see above); parsed sets start as
+ * CB_IGNORE_WALK_CONTEXT. */
+typedef enum cb_ignore_walk {
+    CB_IGNORE_WALK_CONTEXT,
+    CB_IGNORE_WALK_FILTER,
+} cb_ignore_walk_t;
+void cb_ignore_set_walk(cb_ignore_t *ig, cb_ignore_walk_t walk);
+
 /* The path of the file loaded, NULL when none (or parsed from a buffer). */
 const char *cb_ignore_source(const cb_ignore_t *ig);
 /* The cleaned patterns in order, exceptions with their leading '!'. They
@@ -58,7 +80,7 @@ const char *cb_ignore_pattern(const cb_ignore_t *ig, size_t i);
 bool cb_ignore_matches(const cb_ignore_t *ig, const char *path);
 
 /* For an excluded directory: true when no exception can re-include anything
- * below it, so a walker need not descend. */
+ * below it under the set's walk rule, so a walker does not descend. */
 bool cb_ignore_skip_dir(const cb_ignore_t *ig, const char *dir);
 
 /* For walkers: the per-pattern results of a directory, handed to its

@@ -247,6 +247,63 @@ static void ignore_file_hides_sources(void **state) {
     assert_int_equal(fx_run(f, false), -1);
 }
 
+/* docker's context holds an excluded directory only when something below
+ * it is re-included, and its walk enters one only when an exception starts
+ * with the directory's path (buildah's conformance cases
+ * allowlist-subdir-nofile-*, exceptions-skip, exceptions-weirdness-1). */
+static void ignored_dir_without_reincluded_entry(void **state) {
+    fx_t *f = *state;
+    fx_file(f, "ctx/folder1/file1", "1", 0644);
+    fx_file(f, "ctx/folder1/file2", "2", 0644);
+    fx_ignore(f, "**\n!folder1/file\n");
+    fx_ins(f, "/f1", "folder1", NULL);
+    assert_int_equal(fx_run(f, true), -1);
+    fx_expect_error(f, "ADD", "folder1", "no such file or directory", NULL);
+    fx_ins(f, "/w/", "fold*", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    fx_expect_error(f, "no files match 'fold*'", NULL);
+    fx_ins(f, "/w/", "folder1/*", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    fx_expect_error(f, "no files match 'folder1/*'", NULL);
+
+    fx_ignore(f, "**\n!folder1/file1\n");
+    fx_ins(f, "/f1", "folder1", NULL);
+    assert_int_equal(fx_run(f, true), 0);
+    fx_expect(f, "d f1/ 0755 0:0 0", "f f1/file1 0644 0:0 1", NULL);
+    fx_ins(f, "/w/", "fold*", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d w/ 0755 0:0 0", "f w/file1 0644 0:0 1", NULL);
+    fx_ins(f, "/w/", "folder1/*", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d w/ 0755 0:0 0", "f w/file1 0644 0:0 1", NULL);
+
+    /* An exception that starts with a wildcard does not open a directory. */
+    fx_file(f, "ctx/volume/data/oneline.txt", "v", 0644);
+    fx_file(f, "ctx/top.txt", "t", 0644);
+    fx_ignore(f, "folder1\nvolume/\n!**/oneline.txt\n");
+    fx_ins(f, "/app/", ".", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d app/ 0755 0:0 0", "f app/top.txt 0644 0:0 1", NULL);
+    fx_ins(f, "/v/", "volume/data/oneline.txt", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    fx_expect_error(f, "no such file or directory", NULL);
+    fx_ignore(f, "folder1\nvolume\n!*/sub1*\n!volume/data/one*\n");
+    fx_ins(f, "/app/", ".", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d app/ 0755 0:0 0", "f app/top.txt 0644 0:0 1", "d app/volume/ 0755 0:0 0",
+              "d app/volume/data/ 0755 0:0 0", "f app/volume/data/oneline.txt 0644 0:0 1", NULL);
+
+    /* COPY --exclude is BuildKit's filter: a wildcard exception is looked
+     * for in every excluded directory. */
+    fx_ignore(f, "folder1\n");
+    fx_ins(f, "/app/", "volume", NULL);
+    cb_strv_push(&f->ins.excludes, "data");
+    cb_strv_push(&f->ins.excludes, "!**/oneline.txt");
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d app/ 0755 0:0 0", "d app/data/ 0755 0:0 0", "f app/data/oneline.txt 0644 0:0 1",
+              NULL);
+}
+
 static void exclude_flag(void **state) {
     fx_t *f = *state;
     fx_file(f, "ctx/dir/a.txt", "a", 0644);
@@ -571,6 +628,7 @@ int main(void) {
         T(symlink_named_is_followed),
         T(wildcards),
         T(ignore_file_hides_sources),
+        T(ignored_dir_without_reincluded_entry),
         T(exclude_flag),
         T(chown_lookup),
         T(chown_without_passwd),

@@ -1,6 +1,7 @@
 /* .dockerignore semantics: Docker's documented examples, the walk rules of
- * BuildKit's context transfer (parent results, exceptions, skipped
- * directories), file reading details and which ignore file is chosen. */
+ * docker's context transfer and of BuildKit's fsutil filter (parent results,
+ * exceptions, skipped directories), file reading details and which ignore
+ * file is chosen. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,8 +34,9 @@ typedef struct pcase {
 
 /* Checks each path both ways: the one-shot call, and a walk from the top
  * that hands each directory's state to its entries. */
-static void check(const char *file, const pcase_t *c, size_t n) {
+static void check(const char *file, cb_ignore_walk_t walk, const pcase_t *c, size_t n) {
     cb_ignore_t *ig = parse(file);
+    cb_ignore_set_walk(ig, walk);
     int failed = 0;
     for (size_t i = 0; i < n; i++) {
         bool got = cb_ignore_matches(ig, c[i].path);
@@ -66,11 +68,13 @@ static void check(const char *file, const pcase_t *c, size_t n) {
     assert_int_equal(failed, 0);
 }
 
-#define CHECK(file, ...)                                  \
+#define CHECK_WALK(file, walk, ...)                       \
     do {                                                  \
         static const pcase_t c_[] = {__VA_ARGS__};        \
-        check(file, c_, CB_ARRAY_LEN(c_));                \
+        check(file, walk, c_, CB_ARRAY_LEN(c_));          \
     } while (0)
+#define CHECK(file, ...) CHECK_WALK(file, CB_IGNORE_WALK_CONTEXT, __VA_ARGS__)
+#define CHECK_FILTER(file, ...) CHECK_WALK(file, CB_IGNORE_WALK_FILTER, __VA_ARGS__)
 
 static void test_docker_reference_examples(void **state) {
     (void)state;
@@ -144,10 +148,16 @@ static void test_exceptions_and_walk(void **state) {
     assert_true(cb_ignore_skip_dir(ig, "node_modules"));
     cb_ignore_free(ig);
 
-    /* an exception with wildcards could match anywhere: never skip */
-    const char *wild = "dir\n!dir/*.txt\n";
-    CHECK(wild, {"dir", true}, {"dir/a.txt", false}, {"dir/a.go", true}, {"dir/s/a.txt", true});
+    /* an exception with wildcards is still read as a path by the context
+     * walk; fsutil's filter no longer skips any directory */
+    const char *wild = "dir\nelsewhere\n!dir/*.txt\n";
+    CHECK(wild, {"dir", true}, {"dir/a.txt", false}, {"dir/a.go", true}, {"dir/s/a.txt", true},
+          {"elsewhere/dir/a.txt", true});
+    CHECK_FILTER(wild, {"dir/a.txt", false}, {"elsewhere/dir/a.txt", true});
     ig = parse(wild);
+    assert_false(cb_ignore_skip_dir(ig, "dir"));
+    assert_true(cb_ignore_skip_dir(ig, "elsewhere"));
+    cb_ignore_set_walk(ig, CB_IGNORE_WALK_FILTER);
     assert_false(cb_ignore_skip_dir(ig, "dir"));
     assert_false(cb_ignore_skip_dir(ig, "elsewhere"));
     cb_ignore_free(ig);
@@ -170,6 +180,46 @@ static void test_exceptions_and_walk(void **state) {
     CHECK("a/b\n!a\n", {"a", false}, {"a/b", true}, {"a/b/c", true});
     /* an excluded, skipped directory hides a re-included name below it */
     CHECK("build\n!other/build\n", {"build/other/build", true}, {"other/build", false});
+}
+
+/* docker's context walk enters an excluded directory only when an
+ * exception, read as a path, starts with the directory's path: one that
+ * starts with a wildcard brings nothing back from below it (buildah's
+ * conformance cases exceptions-skip, exceptions-weirdness-1,
+ * exclude-*-subdir-*, copy-integration1, which docker builds alike).
+ * BuildKit's fsutil filter (COPY --exclude) walks in and re-includes. */
+static void test_context_walk_prefix_rule(void **state) {
+    (void)state;
+    const char *skip = "volume/\n!**/oneline.txt\n";
+    CHECK(skip, {"volume", true}, {"volume/data", true}, {"volume/data/oneline.txt", true},
+          {"oneline.txt", false}, {"other/oneline.txt", false});
+    CHECK_FILTER(skip, {"volume/data", true}, {"volume/data/oneline.txt", false});
+
+    const char *weird1 = "subdir\n!*/sub1*\n";
+    CHECK(weird1, {"subdir/sub1.txt", true}, {"subdir/sub2.txt", true}, {"x/sub1.txt", false});
+    CHECK_FILTER(weird1, {"subdir/sub1.txt", false}, {"subdir/sub2.txt", true});
+    /* ... but a second exception under subdir/ opens it for the first too */
+    CHECK("subdir\n!*/sub1*\n!subdir/sub3*\n", {"subdir/sub1.txt", false},
+          {"subdir/sub2.txt", true}, {"subdir/sub3.txt", false});
+
+    const char *deep = "**/subdir-e\n!**/subdir-f\n";
+    CHECK(deep, {"subdir/subdir-e", true}, {"subdir/subdir-e/subdir-f", true},
+          {"subdir/subdir-e/subdir-f/x", true}, {"subdir/subdir-f", false});
+    CHECK_FILTER(deep, {"subdir/subdir-e/subdir-f/x", false});
+
+    const char *integ = "*\ntest*\n!test2*\nsubdir\n!*/sub1*\n";
+    CHECK(integ, {"test1.txt", true}, {"test2.txt", false}, {"subdir", true},
+          {"subdir/sub1.txt", true}, {"Dockerfile", true});
+
+    /* the pattern is compared as written: "!folder1/file" opens folder1
+     * though it matches neither file1 nor file2 */
+    cb_ignore_t *ig = parse("**\n!folder1/file\n");
+    assert_false(cb_ignore_skip_dir(ig, "folder1"));
+    assert_true(cb_ignore_skip_dir(ig, "folder"));
+    assert_true(cb_ignore_skip_dir(ig, "folder1/file1"));
+    assert_false(cb_ignore_skip_dir(ig, "/folder1/file/"));
+    assert_true(cb_ignore_matches(ig, "folder1/file1"));
+    cb_ignore_free(ig);
 }
 
 static void expect_parse_error(const char *text, const char *want) {
@@ -292,6 +342,7 @@ int main(void) {
         cmocka_unit_test(test_globs),
         cmocka_unit_test(test_cleaning_and_reading),
         cmocka_unit_test(test_exceptions_and_walk),
+        cmocka_unit_test(test_context_walk_prefix_rule),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_load_file),
     };
