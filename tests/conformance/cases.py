@@ -13,7 +13,7 @@ registry, the network, a buildah-only option).
 # What cbuild can do beyond a build without RUN. This is the one list to change
 # when a feature lands: add "run" when RUN does, "run-mount" for RUN --mount.
 # The expected results of those cases are already recorded (buildah ran them).
-CBUILD_HAS = set()
+CBUILD_HAS = {"run", "run-mount"}
 
 # Base images the cases name, and what stands in for them. Every one becomes the
 # busybox fixture (testdata/fixtures/make-busybox-oci.sh), stored in both
@@ -286,45 +286,6 @@ _PATH = r'"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
 # Each one is printed on every run ("known ID: ..."); fix cbuild, then take the
 # case out of "cases" (the run says so once the difference is gone).
 CBUILD_BUGS = [
-    {"what": "FROM scratch: the config has no default PATH. BuildKit (dockerfile2llb emptyImage: "
-             "Env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, WorkingDir /), "
-             "the classic builder and buildah all give a scratch stage that PATH",
-     "cases": [
-        "copy-from-subdir-to-new-directory", "add-permissions", "copy-permissions",
-        "copy-permissions-implicit", "dockerfile-in-subdirectory", "setuid-file-in-context",
-        "xattrs-file-in-context", "from-scratch-simple-file", "setuid-file-in-archive",
-        "xattrs-file-in-archive", "xattrs-file-in-other-stage", "file-in-workdir-in-other-stage",
-        "copy-integration2", "dockerignore-minimal-test", "dockerignore-is-even-there",
-        "dockerignore-irrelevant", "dockerignore-exceptions-dot", "dockerignore-extensions-star",
-        "dockerignore-includes-dot", "dockerignore-includes-star",
-        "dockerignore-exclude-plain-dot", "dockerignore-exclude-plain-star",
-        "dockerignore-exclude-plain-dot--2", "dockerignore-exclude-plain-star--2",
-        "dockerignore-exclude-wildcard-dot", "dockerignore-exclude-wildcard-star",
-        "dockerignore-exclude-deep-wildcard-dot", "dockerignore-exclude-deep-wildcard-star",
-        "dockerignore-exclude-deep-subdir-dot", "dockerignore-exclude-deep-subdir-star",
-        "dockerignore-exclude-not-so-deep-subdir-dot",
-        "dockerignore-exclude-not-so-deep-subdir-star",
-        "dockerignore-exclude-kind-of-deep-subdir-dot",
-        "dockerignore-exclude-kind-of-deep-subdir-star", "dockerignore-exclude-deep-subdir-dot--2",
-        "dockerignore-exclude-deep-subdir-star--2", "env-whitespace", "env-simple",
-        "env-unquoted-list", "env-dquoted-list", "env-escaped-value", "env-squote-in-dquote",
-        "env-dquote-in-squote", "env-escaped-list", "env-eddquote", "env-esdquote", "env-essquote",
-        "env-edsquote", "env-empty-squote-in-empty-dquote", "env-multiline", "add-archive-1",
-        "add-archive-2", "add-archive-3", "add-archive-4", "add-archive-5", "add-archive-6",
-        "add-archive-7", "dockerignore-allowlist-subdir-file-dir",
-        "dockerignore-allowlist-subdir-file-file", "dockerignore-allowlist-alternating", "tar-g",
-        "replace-symlink-with-directory", "replace-directory-with-symlink",
-        "replace-symlink-with-directory-subdir", "replace-directory-with-symlink-subdir",
-        "copyglob-1", "copyglob-2", "copyglob-3",
-        # RUN cases (inert until "run" is in CBUILD_HAS):
-        "stage-container-as-source-plus-hardlinks", "setuid-file-in-other-stage", "copy-from-owner",
-        "copy-from-owner-with-chown", "dockerignore-allowlist-nothing-dot",
-        "dockerignore-allowlist-nothing-slash", "dockerignore-allowlist-subsubdir-file",
-        "dockerignore-allowlist-subsubdir-nofile", "dockerignore-allowlist-subsubdir-nosubdir",
-        "mount-targets-new", "mount-targets-mount",
-     ],
-     "keys": [r"config\.Env: cbuild null, buildah \[" + _PATH + r"\]",
-              r"config\.Env: cbuild \[(.*)\], buildah \[" + _PATH + r", \1\]"]},
     {"what": "COPY with several sources fails when one wildcard source matches nothing; docker and "
              "buildah copy what the other sources match (a wildcard may match nothing when "
              "something else is copied)",
@@ -346,11 +307,6 @@ CBUILD_BUGS = [
      "cases": ["add-parent-clean"],
      "keys": [r"fs /Dockerfile: only in buildah \(file\)",
               r"fs /symlink-target(/[^:]*)?: only in cbuild .*"]},
-    {"what": "WORKDIR /tmp/ is stored as \"/tmp\"; docker keeps an absolute WORKDIR as written "
-             "(normalizeWorkdirUnix returns it unchanged, the upstream case checks the trailing "
-             "separator) and so does buildah",
-     "cases": ["workdir-with-trailing-separator", "ci-pipeline-modified"],
-     "keys": [r'config\.WorkingDir: cbuild "(.*)", buildah "\1/"']},
 ]
 
 
