@@ -93,6 +93,11 @@ static int run(copy_ctx_t *c, cb_error_t **err) {
     for (size_t i = 0; i < srcs->len; i++)
         if (add_source(c, srcs->items[i], true, &count, err) < 0)
             return -1;
+    /* docker fails on a wildcard that matches nothing only when no other
+     * source selects anything either. */
+    if (count == 0 && c->unmatched)
+        return cb_error_kind_set(err, CB_ERR_INPUT, "%s: no files match '%s' in %s", c->cmd,
+                                 c->unmatched, copy_where(c));
     if (count > 1 && !c->dest_is_dir && !c->ins->parents)
         return cb_error_kind_set(err, CB_ERR_INPUT,
                                  "When using %s with more than one source file, the destination "

@@ -72,6 +72,7 @@ typedef struct copy_ctx {
     /* The destination, resolved in the image root. */
     copy_resolved_t dest;
     bool dest_is_dir;           /* trailing "/" or an existing directory */
+    const char *unmatched;      /* the first wildcard source that matched nothing */
     cb_pathset_t dirs;          /* directory entries written so far */
 } copy_ctx_t;
 
@@ -141,9 +142,13 @@ int copy_in_context(const copy_ctx_t *c, int parentfd, const char *base, const c
 /* ---- copy_select.c: local sources ---- */
 
 /* Adds the local source src (wildcards allowed) or, with count_only, only
- * counts the items it names into *count. */
+ * counts the items it names into *count. A wildcard that matches nothing is
+ * no error here (c->unmatched notes it): only an instruction whose sources
+ * select nothing at all fails. */
 int copy_local_source(copy_ctx_t *c, const char *src, bool count_only, size_t *count,
                       cb_error_t **err);
+/* "the build context" or "the --from source", for errors. */
+const char *copy_where(const copy_ctx_t *c);
 /* Go's containsWildcards: '*', '?' or '[' not escaped by '\'. */
 bool copy_has_wildcards(const char *s);
 

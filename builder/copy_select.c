@@ -22,13 +22,13 @@ bool copy_has_wildcards(const char *s) {
     return false;
 }
 
-static const char *where(const copy_ctx_t *c) {
+const char *copy_where(const copy_ctx_t *c) {
     return c->from ? "the --from source" : "the build context";
 }
 
 static int not_found(const copy_ctx_t *c, const char *src, cb_error_t **err) {
     cb_error_kind_set(err, CB_ERR_INPUT, "%s: source '%s': no such file or directory in %s",
-                      c->cmd, src, where(c));
+                      c->cmd, src, copy_where(c));
     (*err)->status = ENOENT;
     return -1;
 }
@@ -253,7 +253,7 @@ static int copy_parents(copy_ctx_t *c, const char *src, bool count_only, size_t 
         if (!copy_has_wildcards(pattern))
             return not_found(c, src, err);
         return cb_error_kind_set(err, CB_ERR_INPUT, "%s: no files match '%s' in %s", c->cmd,
-                                 src, where(c));
+                                 src, copy_where(c));
     }
     return 0;
 }
@@ -299,9 +299,8 @@ int copy_local_source(copy_ctx_t *c, const char *src, bool count_only, size_t *c
             rc = walk_pattern(&mw, dirfd, r.path, "", 0, NULL, err);
     }
     copy_resolved_clear(&r);
-    if (rc == 0 && mw.matches.len == 0)
-        rc = cb_error_kind_set(err, CB_ERR_INPUT, "%s: no files match '%s' in %s", c->cmd, src,
-                               where(c));
+    if (rc == 0 && mw.matches.len == 0 && c->unmatched == NULL)
+        c->unmatched = src;
     if (rc == 0 && count_only)
         *count += mw.matches.len;
     for (size_t i = 0; rc == 0 && !count_only && i < mw.matches.len; i++)

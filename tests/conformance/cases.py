@@ -286,11 +286,6 @@ _PATH = r'"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
 # Each one is printed on every run ("known ID: ..."); fix cbuild, then take the
 # case out of "cases" (the run says so once the difference is gone).
 CBUILD_BUGS = [
-    {"what": "COPY with several sources fails when one wildcard source matches nothing; docker and "
-             "buildah copy what the other sources match (a wildcard may match nothing when "
-             "something else is copied)",
-     "cases": ["copy-multiple-some-missing-glob"],
-     "keys": [r"result: cbuild failed, buildah built it: .*no files match 'missing\*'.*"]},
     {"what": "ADD of a local archive whose entries pass through a symlink in the archive that "
              "points above the destination (symldir1 -> ..): docker and buildah resolve it inside "
              "the image's root and write /etc/myfile; cbuild refuses the archive",

@@ -213,6 +213,40 @@ static void wildcards(void **state) {
     fx_expect_error(f, "pattern", NULL);
 }
 
+/* A wildcard may match nothing when another source selects something
+ * (buildah's conformance case copy-multiple-some-missing-glob); the
+ * instruction fails only when nothing at all is selected, and a missing
+ * plain source is always an error. */
+static void unmatched_wildcard_among_sources(void **state) {
+    fx_t *f = *state;
+    fx_file(f, "ctx/file-a.txt", "a", 0644);
+    fx_file(f, "ctx/file-b.txt", "b", 0644);
+    fx_file(f, "ctx/subdir-b/x", "x", 0644);
+    fx_ins(f, "/w/", "file-a.txt", "subdir-*", "missing*", "file-[b]*", "gone/*.c", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d w/ 0755 0:0 0", "f w/file-a.txt 0644 0:0 1", "f w/x 0644 0:0 1",
+              "f w/file-b.txt 0644 0:0 1", NULL);
+    /* One match left: it may go to a file name. */
+    fx_ins(f, "/only", "missing*", "file-a*", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "f only 0644 0:0 1", NULL);
+    fx_ins(f, "/w/", "missing*", "<<doc", NULL);
+    fx_heredoc(f, "doc", "d\n", false);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d w/ 0755 0:0 0", "f w/doc 0644 0:0 2", NULL);
+    /* Nothing selected: the first wildcard is named. */
+    fx_ins(f, "/w/", "missing*", "nothing?", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    fx_expect_error(f, "no files match 'missing*'", NULL);
+    /* A plain source must exist, whatever the wildcards do. */
+    fx_ins(f, "/w/", "file-*", "absent.txt", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    fx_expect_error(f, "absent.txt", "no such file or directory", NULL);
+    fx_ins(f, "/w/", "missing*", "absent.txt", NULL);
+    assert_int_equal(fx_run(f, true), -1);
+    fx_expect_error(f, "ADD", "absent.txt", "no such file or directory", NULL);
+}
+
 static void ignore_file_hides_sources(void **state) {
     fx_t *f = *state;
     fx_file(f, "ctx/a.txt", "a", 0644);
@@ -627,6 +661,7 @@ int main(void) {
         T(escapes_stay_inside_context),
         T(symlink_named_is_followed),
         T(wildcards),
+        T(unmatched_wildcard_among_sources),
         T(ignore_file_hides_sources),
         T(ignored_dir_without_reincluded_entry),
         T(exclude_flag),
