@@ -107,6 +107,12 @@ static void timestamp_from_build_args(const cb_build_opts_t *o, bool *has, int64
 
 static int prepare(cb_build_t *b, cb_error_t **err) {
     const cb_build_opts_t *o = b->opts;
+    /* A bad -t fails before any step runs (finish checks them again). */
+    for (size_t i = 0; i < o->tags.len; i++) {
+        cb_autofree char *n = NULL;
+        if (cb_refname_normalize(o->tags.items[i], &n, err) < 0)
+            return cb_error_wrap(err, "-t %s", o->tags.items[i]);
+    }
     if (cb_root_open(o->root, &b->root, err) < 0)
         return -1;
     if (cb_store_open(b->root->store, b->root->tmp, &b->store, err) < 0)

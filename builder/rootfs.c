@@ -40,7 +40,8 @@ int cb_apply_layers(cb_build_t *b, int dirfd, const cb_image_layer_t *layers, si
 
 static int make_dir(cb_build_t *b, const char *name, char **path, int *fd, cb_error_t **err) {
     cb_autofree char *p = cb_xasprintf("%s/%s", b->scratch, name);
-    if (mkdir(p, 0755) < 0)
+    /* 0755 whatever the umask: the tree's root is the image's "/". */
+    if (mkdir(p, 0755) < 0 || chmod(p, 0755) < 0)
         return cb_error_set(err, errno, "create %s", p);
     *fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (*fd < 0)

@@ -76,7 +76,8 @@ static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_strv_t *created, 
         return cb_error_set(err, errno, "open %s/%s", spec->workspace, spec->dir);
     static const char *const sub[] = {RUN_STUB, RUN_UPPER, RUN_WORK, RUN_ROOTFS};
     for (size_t i = 0; i < 4; i++)
-        if (mkdirat(dirfd, sub[i], 0755) < 0)
+        /* Modes set, not left to the umask: the upper dir is the step's "/". */
+        if (mkdirat(dirfd, sub[i], 0755) < 0 || fchmodat(dirfd, sub[i], 0755, 0) < 0)
             return cb_error_set(err, errno, "create %s/%s/%s", spec->workspace, spec->dir, sub[i]);
     cb_autoclose int lowerfd = openat(wsfd, spec->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     cb_autoclose int stubfd = openat(dirfd, spec->copy_mode ? RUN_ROOTFS : RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -110,6 +110,9 @@ int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *o
      * containerd) reads; libarchive would add a LIBARCHIVE.xattr copy. */
     if (archive_write_set_format_pax_restricted(w->tar) != ARCHIVE_OK ||
         archive_write_set_format_option(w->tar, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
+        /* Names as the bytes they are: a file name need not be UTF-8, and
+         * translating would fail (or change it) in any locale. */
+        archive_write_set_format_option(w->tar, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
         archive_write_add_filter_none(w->tar) != ARCHIVE_OK ||
         archive_write_open2(w->tar, w, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK) {
         writer_fail(w, err, "cannot start", "tar");
