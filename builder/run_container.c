@@ -335,9 +335,11 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
         remove_stubs(wsfd, spec, &created);
     if (rc < 0)
         return rc;
-    if (interrupted)
-        return cb_error_kind_set(err, CB_ERR_INTERRUPTED, "interrupted by %s",
-                                 interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+    if (interrupted) {
+        cb_error_kind_set(err, CB_ERR_INTERRUPTED, "interrupted by %s", interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+        (*err)->status = interrupted; /* the exit code is 128 + the signal */
+        return -1;
+    }
     if (setup_err.len > 0 && res->status == RUN_OVERLAY_REFUSED && !spec->copy_mode) {
         res->overlay_refused = true;
         return cb_error_kind_set(err, CB_ERR_SYSTEM, "%s", cb_buf_str(&setup_err));

@@ -126,8 +126,8 @@ int cb_error_exit_code(const cb_error_t *err) {
     const cb_error_t *root = cb_error_root(err);
     if (root == NULL)
         return 0;
-    if (root->kind == CB_ERR_INTERRUPTED)
-        return 130; /* as a shell reports a job killed by SIGINT */
+    if (root->kind == CB_ERR_INTERRUPTED) /* as a shell reports a job the signal killed */
+        return 128 + (root->status > 0 ? root->status : 2);
     return (root->kind == CB_ERR_SYNTAX || root->kind == CB_ERR_INPUT) ? 2 : 1;
 }
 

@@ -26,7 +26,7 @@ typedef enum cb_error_kind {
     CB_ERR_INTEGRITY,  /* a digest, size or signature did not match */
     CB_ERR_INTERNAL,   /* a bug in cbuild */
     CB_ERR_STEP,       /* a RUN step's command failed; status holds its exit code */
-    CB_ERR_INTERRUPTED, /* SIGINT/SIGTERM stopped the build: exit code 130 */
+    CB_ERR_INTERRUPTED, /* a signal stopped the build; status holds it: exit 128 + status */
 } cb_error_kind_t;
 
 typedef struct cb_error {
