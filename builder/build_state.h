@@ -128,8 +128,12 @@ int cb_stage_add_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *d
 
 /* step_cache.c: step keys and the build cache. */
 void cb_step_key_from(cb_build_t *b, size_t stage);
+/* inputs (may be NULL) gets what went into the key, "label\tvalue". */
 int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, char key[CB_DIGEST_STR_LEN + 1],
-                cb_error_t **err);
+                cb_strv_t *inputs, cb_error_t **err);
+/* step_explain.c: remembers a step's inputs and, on a miss with
+ * --explain-cache, says which changed since the last build. */
+void cb_step_explain(cb_build_t *b, size_t stage, size_t index, const cb_strv_t *inputs, bool hit);
 bool cb_step_cacheable(const cb_instr_t *ins);
 /* On a hit the recorded layer and history entry join the stage. */
 int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, bool *hit,

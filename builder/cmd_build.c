@@ -25,6 +25,7 @@ enum {
     OPT_TIMESTAMP,
     OPT_NO_CACHE,
     OPT_NETWORK,
+    OPT_EXPLAIN_CACHE,
     OPT_SECRET,
 };
 
@@ -43,6 +44,7 @@ static const struct option long_opts[] = {
     {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
     {"network", required_argument, NULL, OPT_NETWORK},
+    {"explain-cache", no_argument, NULL, OPT_EXPLAIN_CACHE},
     {"secret", required_argument, NULL, OPT_SECRET},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -69,6 +71,7 @@ static void usage(FILE *out) {
           "                            or local (the root file system); a plain P means local\n"
           "      --iidfile FILE        write the image id (config digest) to FILE\n"
           "      --no-cache            do not use cached steps\n"
+          "      --explain-cache       say for each rebuilt step what changed\n"
           "      --network MODE        RUN's network: host (default) or none\n"
           "      --secret id=ID,src=FILE|env=VAR\n"
           "                            a secret for RUN --mount=type=secret (never stored)\n"
@@ -210,6 +213,9 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
                 return 2;
             }
             o->has_timestamp = true;
+            break;
+        case OPT_EXPLAIN_CACHE:
+            o->explain_cache = true;
             break;
         case OPT_NETWORK:
             if (strcmp(optarg, "host") != 0 && strcmp(optarg, "none") != 0) {

@@ -347,16 +347,18 @@ static int run_instruction(cb_build_t *b, size_t stage, const cb_instr_t *ins, c
  * a later step only through what that step's key takes in (RUN: the env,
  * user, workdir, shell and build args; COPY: the expanded paths), as in
  * BuildKit, so an ARG whose value changed rebuilds only its users. */
-static int run_cached(cb_build_t *b, size_t stage, const cb_instr_t *ins, cb_error_t **err) {
+static int run_cached(cb_build_t *b, size_t stage, size_t index, const cb_instr_t *ins, cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
     if (!cb_step_cacheable(ins))
         return run_instruction(b, stage, ins, err);
     char key[CB_DIGEST_STR_LEN + 1];
-    if (cb_step_key(b, stage, ins, key, err) < 0)
+    cb_autostrv cb_strv_t inputs = CB_STRV_INIT;
+    if (cb_step_key(b, stage, ins, key, &inputs, err) < 0)
         return -1;
     bool hit = false;
     if (cb_step_cache_get(b, stage, ins, key, &hit, err) < 0)
         return -1;
+    cb_step_explain(b, stage, index, &inputs, hit);
     if (hit) {
         if (ins->kind == CB_INSTR_WORKDIR) /* the config change; the record had the layer */
             free(workdir_config(b, stage, (const cb_instr_value_t *)ins));
@@ -383,7 +385,7 @@ int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err) {
     for (size_t i = 0; i < s->ninstrs; i++) {
         const cb_instr_t *ins = s->instrs[i];
         announce(b, ins);
-        if (run_cached(b, stage, ins, err) < 0)
+        if (run_cached(b, stage, i, ins, err) < 0)
             return ins->from_onbuild ? cb_onbuild_error(err, s, ins)
                                      : cb_error_locate(err, ins->file, ins->node->start_line, ins->node->col);
     }

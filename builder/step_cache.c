@@ -37,14 +37,22 @@
 #include "layer/writer.h"
 #include "parser/graph.h"
 
-static void key_add(cb_sha256_t *h, const char *label, const char *value) {
-    cb_sha256_update(h, label, strlen(label) + 1);
+/* A key being made, and (for --explain-cache) its inputs as "label\tvalue". */
+typedef struct keyer {
+    cb_sha256_t *h;
+    cb_strv_t *inputs; /* NULL: not kept */
+} keyer_t;
+
+static void key_add(keyer_t *k, const char *label, const char *value) {
+    cb_sha256_update(k->h, label, strlen(label) + 1);
     if (value)
-        cb_sha256_update(h, value, strlen(value));
-    cb_sha256_update(h, "\n", 1);
+        cb_sha256_update(k->h, value, strlen(value));
+    cb_sha256_update(k->h, "\n", 1);
+    if (k->inputs)
+        cb_strv_take(k->inputs, cb_xasprintf("%s\t%s", label, value ? value : ""));
 }
 
-static void key_add_strv(cb_sha256_t *h, const char *label, const cb_strv_t *v) {
+static void key_add_strv(keyer_t *h, const char *label, const cb_strv_t *v) {
     for (size_t i = 0; i < v->len; i++)
         key_add(h, label, v->items[i]);
 }
@@ -111,7 +119,7 @@ static int ref_key(cb_build_t *b, size_t stage, const char *from, char **out, cb
     return 0;
 }
 
-static int copy_inputs(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_sha256_t *h, cb_error_t **err) {
+static int copy_inputs(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, keyer_t *h, cb_error_t **err) {
     cb_autofree char *from = NULL;
     if (ref_key(b, stage, ins->from, &from, err) < 0)
         return -1;
@@ -170,7 +178,7 @@ static int context_key(cb_build_t *b, const char *source, char out[CB_DIGEST_STR
     return 0;
 }
 
-static int run_inputs(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_sha256_t *h, cb_error_t **err) {
+static int run_inputs(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, keyer_t *h, cb_error_t **err) {
     const cb_stage_state_t *st = &b->stages[stage];
     cb_autostrv cb_strv_t env = CB_STRV_INIT, shell = CB_STRV_INIT;
     cb_image_config_env_list(st->config, &env);
@@ -203,7 +211,8 @@ void cb_step_key_from(cb_build_t *b, size_t stage) {
     cb_stage_state_t *st = &b->stages[stage];
     const cb_graph_stage_t *gs = &b->ev->graph->stages[stage];
     const cb_instr_from_t *from = b->prog->stages[stage].from;
-    cb_autosha256 cb_sha256_t *h = cb_sha256_new();
+    cb_autosha256 cb_sha256_t *sha = cb_sha256_new();
+    keyer_t kk = {.h = sha}, *h = &kk;
     key_add(h, "cbuild step key", "1");
     /* What the layers' bytes depend on besides the steps. */
     key_add(h, "compression", cb_layer_compression_name(b->compression));
@@ -221,13 +230,14 @@ void cb_step_key_from(cb_build_t *b, size_t stage) {
         if (cb_base_image_get(b, from->image, from->platform, &img, &err) == 0)
             key_add(h, "image", img->manifest_digest);
     }
-    cb_sha256_final(h, st->key);
+    cb_sha256_final(sha, st->key);
 }
 
 int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, char key[CB_DIGEST_STR_LEN + 1],
-                cb_error_t **err) {
+                cb_strv_t *inputs, cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
-    cb_autosha256 cb_sha256_t *h = cb_sha256_new();
+    cb_autosha256 cb_sha256_t *sha = cb_sha256_new();
+    keyer_t kk = {.h = sha, .inputs = inputs}, *h = &kk;
     key_add(h, "parent", st->key);
     cb_autofree char *text = instr_text(ins);
     key_add(h, "instruction", text);
@@ -238,7 +248,7 @@ int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, char key[CB_
         rc = copy_inputs(b, stage, (const cb_instr_copy_t *)ins, h, err);
     if (rc < 0)
         return -1;
-    cb_sha256_final(h, key);
+    cb_sha256_final(sha, key);
     return 0;
 }
 
