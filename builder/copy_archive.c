@@ -1,8 +1,11 @@
 /* ADD of a local tar archive: extracted with the layer applier (which holds
  * every hostile-tar protection: no absolute names, no "..", nothing created,
  * linked or followed outside the target) into a fresh directory under
- * tmpdir, then added as a tree. Owners come from the archive's headers, read
- * in a second pass, because a rootless extraction cannot chown. */
+ * tmpdir, then added as a tree. On the way to the applier each entry's path
+ * is resolved through the symlinks the archive made, chroot-like inside
+ * that directory, as docker's and buildah's chrooted extraction does (see
+ * "the archive as the applier gets it"). Owners come from the archive's
+ * headers, noted on the way, because a rootless extraction cannot chown. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -94,53 +97,322 @@ static bool owner_lookup(void *ctx, const char *rel, uint32_t *uid, uint32_t *gi
     return true;
 }
 
-static int owner_map_read(int fd, const char *what, owner_map_t *m, cb_error_t **err) {
-    if (rewind_fd(fd, err) < 0)
-        return -1;
-    struct archive *a = tar_reader();
-    struct archive_entry *e;
-    int rc = 0;
-    if (archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK) {
-        rc = cb_error_kind_set(err, CB_ERR_LIBRARY, "reading '%s': %s", what,
-                               archive_error_string(a));
-        goto out;
-    }
-    int r;
-    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        char *clean = NULL;
-        cb_autoerr cb_error_t *ignored = NULL;
-        /* Names the applier refused never got here. */
-        if (cb_layer_name_clean(archive_entry_pathname(e), false, &clean, &ignored) < 0)
-            continue;
-        if (m->len == m->cap) {
-            m->cap = m->cap ? m->cap * 2 : 64;
-            m->items = cb_xrealloc(m->items, m->cap * sizeof *m->items);
-        }
-        int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
-        char *link = NULL;
-        const char *hl = archive_entry_hardlink(e);
-        cb_autoerr cb_error_t *link_err = NULL;
-        if (hl && cb_layer_name_clean(hl, false, &link, &link_err) < 0)
-            link = NULL;
-        m->items[m->len] = (owner_item_t){
-            .name = clean,
-            .link = link,
-            .index = m->len,
-            .uid = uid >= 0 && uid < UINT32_MAX ? (uint32_t)uid : 0,
-            .gid = gid >= 0 && gid < UINT32_MAX ? (uint32_t)gid : 0,
-        };
-        m->len++;
-    }
-    if (r != ARCHIVE_EOF)
-        rc = cb_error_kind_set(err, CB_ERR_LIBRARY, "reading '%s': %s", what,
-                               archive_error_string(a));
+/* Owners of hardlinks are their targets' (after sorting). */
+static void owner_map_finish(owner_map_t *m) {
     if (m->len)
         qsort(m->items, m->len, sizeof *m->items, owner_cmp);
     for (size_t i = 0; i < m->len; i++)
         if (m->items[i].link)
             owner_lookup(m, m->items[i].link, &m->items[i].uid, &m->items[i].gid);
+}
+
+static void owner_map_add(owner_map_t *m, const char *name, const char *link,
+                          struct archive_entry *e) {
+    if (m->len == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->items = cb_xrealloc(m->items, m->cap * sizeof *m->items);
+    }
+    int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
+    m->items[m->len] = (owner_item_t){
+        .name = cb_xstrdup(name),
+        .link = link ? cb_xstrdup(link) : NULL,
+        .index = m->len,
+        .uid = uid >= 0 && uid < UINT32_MAX ? (uint32_t)uid : 0,
+        .gid = gid >= 0 && gid < UINT32_MAX ? (uint32_t)gid : 0,
+    };
+    m->len++;
+}
+
+/* ---- the symlinks the archive made so far ----
+ *
+ * The extraction directory starts empty, so which of its paths are
+ * symlinks follows from the entries already extracted: a symlink entry (or
+ * a hardlink to one) makes one; any other entry replaces what was at its
+ * name, and one that is not a directory also whatever was below it. Sorted
+ * by name, so everything below "name/" is one run. */
+
+typedef struct link_item {
+    char *name, *target;
+} link_item_t;
+
+typedef struct link_map {
+    link_item_t *items;
+    size_t len, cap;
+} link_map_t;
+
+/* The first item not sorting before name. */
+static size_t link_lower(const link_map_t *m, const char *name) {
+    size_t lo = 0, hi = m->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->items[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static const char *link_get(const link_map_t *m, const char *name) {
+    size_t i = link_lower(m, name);
+    return i < m->len && strcmp(m->items[i].name, name) == 0 ? m->items[i].target : NULL;
+}
+
+static void link_remove(link_map_t *m, size_t i, size_t end) {
+    if (i == end)
+        return;
+    for (size_t k = i; k < end; k++) {
+        free(m->items[k].name);
+        free(m->items[k].target);
+    }
+    memmove(m->items + i, m->items + end, (m->len - end) * sizeof *m->items);
+    m->len -= end - i;
+}
+
+/* Drops name and, with below, every name under "name/". */
+static void link_drop(link_map_t *m, const char *name, bool below) {
+    size_t i = link_lower(m, name);
+    if (i < m->len && strcmp(m->items[i].name, name) == 0)
+        link_remove(m, i, i + 1);
+    if (!below)
+        return;
+    cb_autofree char *prefix = cb_xasprintf("%s/", name);
+    size_t n = strlen(prefix), end = i = link_lower(m, prefix);
+    while (end < m->len && strncmp(m->items[end].name, prefix, n) == 0)
+        end++;
+    link_remove(m, i, end);
+}
+
+static void link_set(link_map_t *m, const char *name, const char *target) {
+    link_drop(m, name, true);
+    if (m->len == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 16;
+        m->items = cb_xrealloc(m->items, m->cap * sizeof *m->items);
+    }
+    size_t i = link_lower(m, name);
+    memmove(m->items + i + 1, m->items + i, (m->len - i) * sizeof *m->items);
+    m->items[i] = (link_item_t){cb_xstrdup(name), cb_xstrdup(target)};
+    m->len++;
+}
+
+static void link_map_free(link_map_t *m) {
+    for (size_t i = 0; i < m->len; i++) {
+        free(m->items[i].name);
+        free(m->items[i].target);
+    }
+    free(m->items);
+}
+
+#define MAX_SYMLINKS 40 /* as Linux's MAXSYMLINKS */
+
+/* The canonical directory dir (from cb_layer_name_clean) with the
+ * archive's symlinks followed the way a chroot at the extraction directory
+ * sees them: absolute targets start at it and ".." stops there. */
+static int resolve_in_root(const link_map_t *m, const char *dir, char **out, cb_error_t **err) {
+    cb_autobuf cb_buf_t canon = CB_BUF_INIT;
+    cb_autofree char *rest = cb_xstrdup(dir);
+    size_t pos = 0;
+    int links = 0;
+    while (rest[pos]) {
+        pos += strspn(rest + pos, "/");
+        size_t n = strcspn(rest + pos, "/");
+        const char *comp = rest + pos;
+        pos += n;
+        if (n == 0 || (n == 1 && comp[0] == '.'))
+            continue;
+        size_t before = canon.len;
+        if (n == 2 && comp[0] == '.' && comp[1] == '.') {
+            const char *slash = strrchr(cb_buf_str(&canon), '/');
+            cb_buf_truncate(&canon, slash ? (size_t)(slash - cb_buf_str(&canon)) : 0);
+            continue;
+        }
+        if (canon.len)
+            cb_buf_putc(&canon, '/');
+        cb_buf_add(&canon, comp, n);
+        const char *target = link_get(m, cb_buf_str(&canon));
+        if (target == NULL)
+            continue;
+        if (++links > MAX_SYMLINKS)
+            return cb_error_kind_set(err, CB_ERR_INTEGRITY,
+                                     "'%s': too many levels of symbolic links", dir);
+        /* The link's target replaces it: splice it before what is left. */
+        char *spliced = cb_xasprintf("%s/%s", target, rest + pos);
+        free(rest);
+        rest = spliced;
+        pos = 0;
+        cb_buf_truncate(&canon, target[0] == '/' ? 0 : before);
+    }
+    *out = cb_buf_steal(&canon);
+    return 0;
+}
+
+/* ---- the archive as the applier gets it ----
+ *
+ * Docker and buildah extract an ADD archive chrooted at the destination, so
+ * an entry whose path passes through a symlink the archive made earlier
+ * lands where that link leads inside the destination (symldir1 -> ..,
+ * then symldir1/etc/myfile: etc/myfile), never outside it. The layer
+ * applier resolves paths beneath its target and refuses such entries, so
+ * the archive is handed to it re-encoded (pax, uncompressed, streamed) with
+ * each entry's name and hardlink target resolved that way first. Names
+ * the applier refuses ("..", absolute) go to it as they are, and it still
+ * resolves every path beneath the target: nothing here can widen what an
+ * entry reaches. */
+
+typedef struct rewrite {
+    struct archive *in, *out;
+    cb_buf_t pending; /* re-encoded bytes not yet handed to the applier */
+    size_t off;
+    enum { RW_HEADER, RW_DATA, RW_DONE } state;
+    link_map_t links;
+    owner_map_t *owners;
+    const char *what;
+    cb_error_t *out_err;
+    char chunk[64 * 1024];
+} rewrite_t;
+
+static la_ssize_t rewrite_write(struct archive *a, void *ctx, const void *buf, size_t n) {
+    (void)a;
+    rewrite_t *rw = ctx;
+    cb_buf_add(&rw->pending, buf, n);
+    return (la_ssize_t)n;
+}
+
+static int archive_fail(cb_error_t **err, struct archive *a, const char *what) {
+    return cb_error_kind_set(err, CB_ERR_LIBRARY, "reading '%s': %s", what,
+                             archive_error_string(a) ? archive_error_string(a) : "unknown error");
+}
+
+/* name, clean and not the root, resolved in the extraction root; NULL for
+ * a name left for the applier to refuse. */
+static int resolve_name(const rewrite_t *rw, const char *raw, char **out, cb_error_t **err) {
+    *out = NULL;
+    cb_autofree char *name = NULL;
+    cb_autoerr cb_error_t *refused = NULL;
+    if (raw == NULL || cb_layer_name_clean(raw, false, &name, &refused) < 0 || name[0] == '\0')
+        return 0;
+    cb_autofree char *dir = NULL;
+    const char *base = cb_layer_name_split(name, &dir);
+    cb_autofree char *rdir = NULL;
+    if (resolve_in_root(&rw->links, dir, &rdir, err) < 0)
+        return cb_error_wrap(err, "layer entry '%s'", raw);
+    *out = copy_join(rdir, base);
+    return 0;
+}
+
+static int rewrite_entry(rewrite_t *rw, struct archive_entry *e, cb_error_t **err) {
+    const char *hl = archive_entry_hardlink(e);
+    cb_autofree char *name = NULL, *link = NULL;
+    if (resolve_name(rw, archive_entry_pathname(e), &name, err) < 0 ||
+        (hl && resolve_name(rw, hl, &link, err) < 0))
+        return -1;
+    if (name)
+        archive_entry_copy_pathname(e, name);
+    if (link)
+        archive_entry_copy_hardlink(e, link);
+    if (hl)
+        archive_entry_set_size(e, 0); /* a hardlink's data, if any, is its target's */
+    archive_entry_sparse_clear(e);    /* holes are written as zeros */
+    if (name == NULL)
+        return 0;
+    owner_map_add(rw->owners, name, link ? link : hl, e);
+    const char *base = strrchr(name, '/');
+    if (cb_str_has_prefix(base ? base + 1 : name, ".wh."))
+        return 0; /* the applier keeps what this archive made */
+    const char *link_target = link ? link_get(&rw->links, link) : NULL;
+    if (link_target) {
+        cb_autofree char *t = cb_xstrdup(link_target);
+        link_set(&rw->links, name, t);
+    } else if (!hl && archive_entry_filetype(e) == AE_IFLNK && archive_entry_symlink(e)) {
+        link_set(&rw->links, name, archive_entry_symlink(e));
+    } else {
+        link_drop(&rw->links, name, hl || archive_entry_filetype(e) != AE_IFDIR);
+    }
+    return 0;
+}
+
+/* Re-encodes one more entry header, data chunk or the end of the archive. */
+static int rewrite_step(rewrite_t *rw, cb_error_t **err) {
+    if (rw->state == RW_DATA) {
+        la_ssize_t n = archive_read_data(rw->in, rw->chunk, sizeof rw->chunk);
+        if (n < 0)
+            return archive_fail(err, rw->in, rw->what);
+        if (n == 0) {
+            rw->state = RW_HEADER;
+            return 0;
+        }
+        if (archive_write_data(rw->out, rw->chunk, (size_t)n) != n)
+            return archive_fail(err, rw->out, rw->what);
+        return 0;
+    }
+    struct archive_entry *e;
+    int r = archive_read_next_header(rw->in, &e);
+    if (r == ARCHIVE_EOF) {
+        rw->state = RW_DONE;
+        if (archive_write_close(rw->out) != ARCHIVE_OK)
+            return archive_fail(err, rw->out, rw->what);
+        return 0;
+    }
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        return archive_fail(err, rw->in, rw->what);
+    if (rewrite_entry(rw, e, err) < 0)
+        return -1;
+    r = archive_write_header(rw->out, e);
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        return archive_fail(err, rw->out, rw->what);
+    if (archive_entry_size(e) > 0)
+        rw->state = RW_DATA;
+    return 0;
+}
+
+/* cb_layer_source_fn over the re-encoded archive. */
+static int rewrite_read(void *ctx, void *buf, size_t cap, size_t *got, cb_error_t **err) {
+    rewrite_t *rw = ctx;
+    while (rw->off == rw->pending.len && rw->state != RW_DONE) {
+        rw->off = 0;
+        cb_buf_truncate(&rw->pending, 0);
+        if (rewrite_step(rw, err) < 0)
+            return -1;
+    }
+    size_t n = rw->pending.len - rw->off;
+    if (n > cap)
+        n = cap;
+    memcpy(buf, rw->pending.data + rw->off, n);
+    rw->off += n;
+    *got = n;
+    return 0;
+}
+
+/* Extracts the archive fd into tfd, resolved as above; owners into owners. */
+static int extract(const copy_ctx_t *c, int fd, const char *what, int tfd, owner_map_t *owners,
+                   cb_error_t **err) {
+    rewrite_t *rw = cb_xcalloc(1, sizeof *rw);
+    rw->owners = owners;
+    rw->what = what;
+    rw->in = tar_reader();
+    rw->out = archive_write_new();
+    if (rw->out == NULL)
+        abort(); /* OOM policy of cb_x* */
+    int rc = -1;
+    if (archive_read_open_fd(rw->in, fd, 64 * 1024) != ARCHIVE_OK) {
+        archive_fail(err, rw->in, what);
+        goto out;
+    }
+    if (archive_write_set_format_pax(rw->out) != ARCHIVE_OK ||
+        archive_write_open2(rw->out, rw, NULL, rewrite_write, NULL, NULL) != ARCHIVE_OK) {
+        archive_fail(err, rw->out, what);
+        goto out;
+    }
+    cb_layer_apply_opts_t opts = {.rootless = c->env->rootless};
+    cb_layer_apply_result_t res;
+    rc = cb_layer_apply(tfd, rewrite_read, rw, &opts, &res, err);
+    owner_map_finish(owners);
 out:
-    archive_read_free(a);
+    archive_read_free(rw->in);
+    archive_write_free(rw->out);
+    cb_buf_free(&rw->pending);
+    link_map_free(&rw->links);
+    free(rw);
     return rc;
 }
 
@@ -163,14 +435,8 @@ int copy_add_archive(copy_ctx_t *c, int fd, const char *what, const char *name,
         cb_error_set(err, errno, "open %s", tmp);
         goto out;
     }
-    cb_layer_apply_opts_t opts = {.rootless = c->env->rootless};
-    cb_layer_apply_result_t res;
-    if (rewind_fd(fd, err) < 0 || cb_layer_apply_fd(tfd, fd, &opts, &res, err) < 0) {
+    if (rewind_fd(fd, err) < 0 || extract(c, fd, what, tfd, &owners, err) < 0) {
         cb_error_wrap(err, "%s: extracting '%s'", c->cmd, what);
-        goto out;
-    }
-    if (owner_map_read(fd, what, &owners, err) < 0) {
-        cb_error_wrap(err, "%s", c->cmd);
         goto out;
     }
     copy_walk_t wk = {.c = c, .owner = owner_lookup, .owner_ctx = &owners};

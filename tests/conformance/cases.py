@@ -286,12 +286,6 @@ _PATH = r'"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
 # Each one is printed on every run ("known ID: ..."); fix cbuild, then take the
 # case out of "cases" (the run says so once the difference is gone).
 CBUILD_BUGS = [
-    {"what": "ADD of a local archive whose entries pass through a symlink in the archive that "
-             "points above the destination (symldir1 -> ..): docker and buildah resolve it inside "
-             "the image's root and write /etc/myfile; cbuild refuses the archive",
-     "cases": ["add-parent-symlink"],
-     "keys": [r"result: cbuild failed, buildah built it: .*leads out of the target directory through a symlink.*"]},
-    # For RUN cases (inert until "run" is in CBUILD_HAS), found with a RUN in progress:
     {"what": "ADD of a local tar with an entry whose name is empty: cbuild refuses the archive "
              "('entry without a name'); docker and buildah skip the entry and extract the rest",
      "cases": ["add-dir-not-dir"],
