@@ -280,9 +280,8 @@ int cb_build_run(const cb_build_opts_t *opts, char **image_digest, cb_error_t **
     b.created = has_ts ? (time_t)ts : time(NULL);
 
     int rc = prepare(&b, err);
-    const cb_graph_t *g = rc == 0 ? b.ev->graph : NULL;
-    for (size_t i = 0; rc == 0 && i < g->norder; i++)
-        rc = cb_stage_execute(&b, g->order[i], err);
+    if (rc == 0)
+        rc = cb_schedule_stages(&b, err);
     if (rc == 0)
         rc = finish(&b, image_digest, err);
     cleanup(&b);

@@ -76,6 +76,7 @@ typedef struct cb_build {
     bool run_copy;           /* RUN steps use a copy of the tree (no overlayfs) */
     struct cb_statcache *statcache; /* context file digests (cache/statcache.h) */
     int key_root_fd;         /* an empty tree for key-mode copies, or -1 */
+    int tree_tag;            /* in a stage's child process: its pid, in the names of trees it makes */
 } cb_build_t;
 
 /* base_image.c: resolves a reference (store name, oci:DIR[:TAG],
@@ -142,6 +143,10 @@ int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const 
  * nlayers_before). */
 int cb_step_cache_put(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, size_t nlayers_before,
                       cb_error_t **err);
+
+/* scheduler.c: runs the stages the target needs, independent ones at the
+ * same time (--jobs). */
+int cb_schedule_stages(cb_build_t *b, cb_error_t **err);
 
 /* run_step.c: RUN. */
 int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error_t **err);

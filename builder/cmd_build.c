@@ -26,6 +26,7 @@ enum {
     OPT_NO_CACHE,
     OPT_NETWORK,
     OPT_EXPLAIN_CACHE,
+    OPT_JOBS,
     OPT_SECRET,
 };
 
@@ -45,6 +46,7 @@ static const struct option long_opts[] = {
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
     {"network", required_argument, NULL, OPT_NETWORK},
     {"explain-cache", no_argument, NULL, OPT_EXPLAIN_CACHE},
+    {"jobs", required_argument, NULL, OPT_JOBS},
     {"secret", required_argument, NULL, OPT_SECRET},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -72,6 +74,7 @@ static void usage(FILE *out) {
           "      --iidfile FILE        write the image id (config digest) to FILE\n"
           "      --no-cache            do not use cached steps\n"
           "      --explain-cache       say for each rebuilt step what changed\n"
+          "      --jobs N              stages built at the same time (default: the CPUs)\n"
           "      --network MODE        RUN's network: host (default) or none\n"
           "      --secret id=ID,src=FILE|env=VAR\n"
           "                            a secret for RUN --mount=type=secret (never stored)\n"
@@ -214,6 +217,16 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
             }
             o->has_timestamp = true;
             break;
+        case OPT_JOBS: {
+            char *end = NULL;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 1 || n > 64) {
+                fprintf(stderr, "cbuild: --jobs %s: expected a number from 1 to 64\n", optarg);
+                return 2;
+            }
+            o->jobs = (unsigned)n;
+            break;
+        }
         case OPT_EXPLAIN_CACHE:
             o->explain_cache = true;
             break;

@@ -54,7 +54,8 @@ static int make_dir(cb_build_t *b, const char *name, char **path, int *fd, cb_er
 int cb_stage_rootfs(cb_build_t *b, size_t stage, int *fd, cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
     if (st->rootfs_fd < 0) {
-        cb_autofree char *name = cb_xasprintf("stage-%zu", stage);
+        cb_autofree char *name = b->tree_tag ? cb_xasprintf("stage-%zu.%d", stage, b->tree_tag)
+                                              : cb_xasprintf("stage-%zu", stage);
         if (make_dir(b, name, &st->rootfs, &st->rootfs_fd, err) < 0)
             return -1;
         if (cb_apply_layers(b, st->rootfs_fd, st->layers, st->nlayers, err) < 0)
@@ -73,7 +74,8 @@ int cb_image_rootfs(cb_build_t *b, cb_base_image_t *img, int *fd, cb_error_t **e
         size_t k = 0;
         while (k < b->nbases && b->bases[k] != img)
             k++;
-        cb_autofree char *name = cb_xasprintf("image-%zu", k);
+        cb_autofree char *name = b->tree_tag ? cb_xasprintf("image-%zu.%d", k, b->tree_tag)
+                                              : cb_xasprintf("image-%zu", k);
         int rc = make_dir(b, name, NULL, &img->rootfs_fd, err);
         if (rc == 0)
             rc = cb_apply_layers(b, img->rootfs_fd, layers, n, err);
