@@ -355,6 +355,11 @@ static int rewrite_step(rewrite_t *rw, cb_error_t **err) {
     }
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
         return archive_fail(err, rw->in, rw->what);
+    /* A name that is empty means the destination itself to docker and
+     * buildah ("." once cleaned), which skip the entry. */
+    const char *raw = archive_entry_pathname(e);
+    if (raw && raw[0] == '\0')
+        return 0;
     if (rewrite_entry(rw, e, err) < 0)
         return -1;
     r = archive_write_header(rw->out, e);

@@ -286,10 +286,6 @@ _PATH = r'"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
 # Each one is printed on every run ("known ID: ..."); fix cbuild, then take the
 # case out of "cases" (the run says so once the difference is gone).
 CBUILD_BUGS = [
-    {"what": "ADD of a local tar with an entry whose name is empty: cbuild refuses the archive "
-             "('entry without a name'); docker and buildah skip the entry and extract the rest",
-     "cases": ["add-dir-not-dir"],
-     "keys": [r"result: cbuild failed, buildah built it: .*entry without a name.*"]},
     {"what": "ADD . /symlink/.. where /symlink points to /symlink-target/subdirectory: docker "
              "cleans the destination lexically (to /), cbuild follows the symlink first and "
              "writes under /symlink-target",

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -725,6 +726,33 @@ static void add_archive_links_stay_inside(void **state) {
     assert_int_equal(access(p, F_OK), -1);
 }
 
+/* An entry whose name is empty is skipped, as docker and buildah do
+ * (buildah's conformance case add-dir-not-dir). */
+static void add_archive_nameless_entry(void **state) {
+    fx_t *f = *state;
+    const tar_spec_t specs[] = {
+        {.type = 'f', .name = "e", .perm = 0644},
+        {.type = 'd', .name = "app", .perm = 0755},
+        {.type = 'f', .name = "app/f", .content = "x", .perm = 0644},
+    };
+    cb_buf_t b = CB_BUF_INIT;
+    tar_build(&b, specs, CB_ARRAY_LEN(specs), 0);
+    /* Blank the first header's name and fix its checksum. */
+    unsigned char *h = (unsigned char *)b.data;
+    assert_int_equal(h[0], 'e');
+    h[0] = '\0';
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (size_t i = 0; i < 512; i++)
+        sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    write_buf(f, "ctx/test.tar", &b);
+    cb_buf_free(&b);
+    fx_ins(f, "/", "test.tar", NULL);
+    assert_int_equal(fx_run(f, true), 0);
+    fx_expect(f, "d app/ 0755 0:0 0", "f app/f 0644 0:0 1", NULL);
+}
+
 static void flag_errors(void **state) {
     fx_t *f = *state;
     fx_file(f, "ctx/a", "a", 0644);
@@ -783,6 +811,7 @@ int main(void) {
         T(heredocs),
         T(add_archives),
         T(add_archive_links_stay_inside),
+        T(add_archive_nameless_entry),
         T(flag_errors),
         T(mtime_clamped),
     };
