@@ -219,6 +219,38 @@ static void wildcards(void **state) {
  * (buildah's conformance case copy-multiple-some-missing-glob); the
  * instruction fails only when nothing at all is selected, and a missing
  * plain source is always an error. */
+/* Wildcards are Go's filepath.Match per path element, as BuildKit's
+ * copy resolves them: "**" is two stars, one element (buildah's
+ * conformance cases copyglob-1 to -4), and "[[]" is a literal '['
+ * (copy-escape-glob). */
+static void wildcards_per_element(void **state) {
+    fx_t *f = *state;
+    fx_file(f, "ctx/e/sub/subsub/near.txt", "n", 0644);
+    fx_file(f, "ctx/e/.sub/dot.txt", "d", 0644);
+    fx_file(f, "ctx/e/top.txt", "t", 0644);
+    fx_file(f, "ctx/app/[xyz]/file.txt", "x", 0644);
+    fx_file(f, "ctx/app/xyz/file.txt", "not this", 0644);
+    fx_ins(f, "/", "e/**/*sub/*.txt", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "f near.txt 0644 0:0 1", NULL);
+    fx_ins(f, "/out/", "**/*.txt", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d out/ 0755 0:0 0", "f out/top.txt 0644 0:0 1", NULL);
+    fx_ins(f, "/out/", "e/**/**/*.txt", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d out/ 0755 0:0 0", "f out/near.txt 0644 0:0 1", NULL);
+    fx_ins(f, "/out/", "e/**/*.txt", NULL); /* a leading dot is no exception */
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d out/ 0755 0:0 0", "f out/dot.txt 0644 0:0 1", NULL);
+    /* Nothing five elements deep: nothing selected, an error. */
+    fx_ins(f, "/", "e/**/**/*sub/*.txt", NULL);
+    assert_int_equal(fx_run(f, false), -1);
+    fx_expect_error(f, "no files match 'e/**/**/*sub/*.txt'", NULL);
+    fx_ins(f, "/app/", "app/[[]xyz]/file.txt", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d app/ 0755 0:0 0", "f app/file.txt 0644 0:0 1", NULL);
+}
+
 static void unmatched_wildcard_among_sources(void **state) {
     fx_t *f = *state;
     fx_file(f, "ctx/file-a.txt", "a", 0644);
@@ -799,6 +831,7 @@ int main(void) {
         T(escapes_stay_inside_context),
         T(symlink_named_is_followed),
         T(wildcards),
+        T(wildcards_per_element),
         T(unmatched_wildcard_among_sources),
         T(ignore_file_hides_sources),
         T(ignored_dir_without_reincluded_entry),
