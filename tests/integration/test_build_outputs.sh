@@ -2,7 +2,7 @@
 # --output type=oci|oci-archive|docker-archive|local, --iidfile, and
 # reproducibility: the same inputs in two fresh roots give the same digest.
 . "$(dirname "$0")/lib/common.sh"
-need skopeo umoci oci-image-tool jq python3
+need skopeo umoci oci-image-tool jq python3 podman
 ctx=$CB_TESTDATA/build/scratch-meta
 out=$T/outputs
 mkdir -p "$out"
@@ -18,6 +18,12 @@ check "oci output: umoci" umoci unpack --rootless --image "$out/layout:out:dev" 
 check "oci-archive output: skopeo" skopeo inspect "oci-archive:$out/img.oci.tar:out:dev"
 check "docker-archive output: skopeo" skopeo inspect "docker-archive:$out/img.docker.tar"
 eq "docker-archive RepoTags" "$(tar -xOf "$out/img.docker.tar" manifest.json | jq -r '.[0].RepoTags[0]')" out:dev
+# podman load (its own storage under $T, vfs: no mounts needed).
+pm() { podman --root "$T/podman" --runroot "$T/podman-run" --storage-driver vfs "$@"; }
+check "docker-archive output: podman load" pm load -i "$out/img.docker.tar"
+eq "podman sees the loaded image's config" \
+    "$(pm image inspect --format '{{.Config.WorkingDir}}' localhost/out:dev 2>&1)" "$(skopeo inspect --config "oci:$CBUILD_ROOT/store:out:dev" | jq -r '.config.WorkingDir // ""')"
+check "oci-archive output: podman load" pm load -i "$out/img.oci.tar"
 eq "local output content" "$(cat "$out/rootfs/app/hello.txt")" hello
 eq "same manifest in store and oci output" \
     "$(skopeo inspect --raw "oci:$out/layout:out:dev" | sha256sum)" \

@@ -15,7 +15,7 @@ packages=(
     # fuzzing and sanitizers (clang's libFuzzer and ASan/UBSan runtimes)
     libclang-rt-14-dev
     # judges of cbuild's output and helpers the tests drive
-    skopeo umoci oci-image-tool docker-registry buildah runc jq python3
+    skopeo umoci oci-image-tool docker-registry buildah runc podman jq python3
     curl ca-certificates pigz zstd tar gzip
     # base image fixture (testdata/fixtures/make-busybox-oci.sh)
     busybox-static
