@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "builder/copy_private.h"
+#include "common/match.h"
 #include "common/util.h"
 
 static bool names_dir(const char *dest) {
@@ -17,8 +18,11 @@ int copy_dest_resolve(copy_ctx_t *c, cb_error_t **err) {
     if (dest == NULL || dest[0] == '\0')
         return cb_error_kind_set(err, CB_ERR_INPUT, "%s: empty destination", c->cmd);
     const char *wd = c->env->workdir && c->env->workdir[0] ? c->env->workdir : "/";
-    cb_autofree char *full =
+    cb_autofree char *joined =
         dest[0] == '/' ? cb_xstrdup(dest) : cb_xasprintf("%s/%s", wd, dest);
+    /* Cleaned as text first, as BuildKit's path join does: "/link/.." is
+     * "/" whatever /link points to; symlinks count only after that. */
+    cb_autofree char *full = cb_path_clean(joined);
     if (copy_resolve(c->env->dest_root_fd, full, true, &c->dest, err) < 0)
         return cb_error_wrap(err, "%s: destination '%s'", c->cmd, dest);
     c->dest_is_dir = names_dir(dest) || (c->dest.exists && S_ISDIR(c->dest.st.st_mode));

@@ -286,12 +286,6 @@ _PATH = r'"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
 # Each one is printed on every run ("known ID: ..."); fix cbuild, then take the
 # case out of "cases" (the run says so once the difference is gone).
 CBUILD_BUGS = [
-    {"what": "ADD . /symlink/.. where /symlink points to /symlink-target/subdirectory: docker "
-             "cleans the destination lexically (to /), cbuild follows the symlink first and "
-             "writes under /symlink-target",
-     "cases": ["add-parent-clean"],
-     "keys": [r"fs /Dockerfile: only in buildah \(file\)",
-              r"fs /symlink-target(/[^:]*)?: only in cbuild .*"]},
 ]
 
 

@@ -94,6 +94,15 @@ static void dest_through_image_symlink(void **state) {
     fx_ins(f, "/../../../etc/", "tool", NULL);
     assert_int_equal(fx_run(f, false), 0);
     fx_expect(f, "d etc/ 0755 0:0 0", "f etc/tool 0755 0:0 1", NULL);
+    /* ".." is taken as text before any link is followed: /bin/.. is /, not
+     * /usr (buildah's conformance case add-parent-clean). */
+    fx_ins(f, "/bin/..", "tool", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "f tool 0755 0:0 1", NULL);
+    f->env.workdir = "/bin/alias";
+    fx_ins(f, "../x/", "tool", NULL);
+    assert_int_equal(fx_run(f, false), 0);
+    fx_expect(f, "d usr/bin/x/ 0755 0:0 0", "f usr/bin/x/tool 0755 0:0 1", NULL);
 }
 
 static void dest_errors(void **state) {
