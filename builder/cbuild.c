@@ -18,6 +18,7 @@ static const cb_command_t commands[] = {
     {"inspect", cb_cmd_inspect, "print an image's manifest and config as JSON"},
     {"tag", cb_cmd_tag, "give an image in the local store another name"},
     {"rmi", cb_cmd_rmi, "remove image names from the local store"},
+    {"prune", cb_cmd_prune, "remove unused build cache, blobs and leftovers from the root"},
     {"parse", cb_cmd_parse, "parse a Containerfile and print its syntax tree or instruction graph"},
 };
 

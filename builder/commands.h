@@ -17,5 +17,6 @@ int cb_cmd_images(int argc, char **argv);
 int cb_cmd_inspect(int argc, char **argv);
 int cb_cmd_tag(int argc, char **argv);
 int cb_cmd_rmi(int argc, char **argv);
+int cb_cmd_prune(int argc, char **argv);
 
 #endif
