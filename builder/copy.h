@@ -11,7 +11,8 @@
  *     followed when it is a symlink; symlinks met while walking a directory
  *     are copied as symlinks.
  *   - Wildcards are Go filepath.Match patterns per path component; a pattern
- *     that matches nothing is an error, as is a missing plain source.
+ *     that matches nothing is an error only when no source of the
+ *     instruction selects anything; a missing plain source always is.
  *     Files left out by .containerignore are neither copied nor matched.
  *   - A directory source copies its contents. Several sources (after wildcard
  *     expansion) need a directory destination: one ending in "/" or one that
