@@ -23,6 +23,17 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 
+/* The config of a base image (resolved into the store on first use). */
+static int base_config(cb_build_t *b, const char *image, const char *platform, cb_image_config_t **cfg,
+                       cb_error_t **err) {
+    cb_base_image_t *img = NULL;
+    if (cb_base_image_get(b, image, platform, &img, err) < 0)
+        return -1;
+    if (cb_image_config_parse(img->config_json, img->config_len, cfg, err) < 0)
+        return cb_error_wrap(err, "image %s", image);
+    return 0;
+}
+
 /* eval's callback: a stage FROM an image starts with the image's ENV. */
 static int image_env(void *ctx, const char *image, const char *platform, cb_env_t *env,
                      cb_error_t **err) {
@@ -31,12 +42,9 @@ static int image_env(void *ctx, const char *image, const char *platform, cb_env_
         cb_env_set(env, "PATH", CB_DEFAULT_PATH);
         return 0;
     }
-    cb_base_image_t *img = NULL;
-    if (cb_base_image_get(b, image, platform, &img, err) < 0)
-        return -1;
     cb_autoimage_config cb_image_config_t *cfg = NULL;
-    if (cb_image_config_parse(img->config_json, img->config_len, &cfg, err) < 0)
-        return cb_error_wrap(err, "image %s", image);
+    if (base_config(b, image, platform, &cfg, err) < 0)
+        return -1;
     cb_autostrv cb_strv_t list = CB_STRV_INIT;
     cb_image_config_env_list(cfg, &list);
     for (size_t i = 0; i < list.len; i++) {
@@ -57,12 +65,9 @@ static int image_onbuild(void *ctx, const char *image, const char *platform, cb_
     cb_build_t *b = ctx;
     if (cb_str_ieq(image, "scratch"))
         return 0;
-    cb_base_image_t *img = NULL;
-    if (cb_base_image_get(b, image, platform, &img, err) < 0)
-        return -1;
     cb_autoimage_config cb_image_config_t *cfg = NULL;
-    if (cb_image_config_parse(img->config_json, img->config_len, &cfg, err) < 0)
-        return cb_error_wrap(err, "image %s", image);
+    if (base_config(b, image, platform, &cfg, err) < 0)
+        return -1;
     cb_image_config_take_onbuild(cfg, triggers);
     return 0;
 }

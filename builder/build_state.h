@@ -105,6 +105,9 @@ void cb_image_layers_free(cb_image_layer_t *layers, size_t n);
 
 /* stage_exec.c: runs one stage's instructions. */
 int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err);
+/* The COPY/ADD environment of a stage (its WORKDIR, args, context). */
+struct cb_copy_env;
+void cb_copy_env_init(const cb_build_t *b, size_t stage, struct cb_copy_env *env);
 /* A history entry for ins (empty: no layer). */
 void cb_stage_history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty);
 

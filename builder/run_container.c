@@ -97,14 +97,7 @@ static int write_map(pid_t pid, const char *which) {
     snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, which);
     snprintf(self, sizeof self, "/proc/self/%s", which);
     cb_autofree char *text = cb_userns_identity_map(self);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t w = write(fd, text, strlen(text));
-    int e = errno;
-    close(fd);
-    errno = e;
-    return w == (ssize_t)strlen(text) ? 0 : -1;
+    return cb_write_proc_file(path, text);
 }
 
 /* Copy mode: the mount points made in the copy go again, deepest first,

@@ -148,15 +148,15 @@ static int copy_source_root(cb_build_t *b, size_t stage, const char *from, int *
     return cb_image_rootfs(b, img, fd, err);
 }
 
-static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_error_t **err) {
-    cb_stage_state_t *st = &b->stages[stage];
-    bool is_add = ins->base.kind == CB_INSTR_ADD;
-    cb_copy_env_t env = {
+void cb_copy_env_init(const cb_build_t *b, size_t stage, cb_copy_env_t *env) {
+    const cb_stage_state_t *st = &b->stages[stage];
+    const char *wd = cb_image_config_get_workdir(st->config);
+    *env = (cb_copy_env_t){
         .context_fd = b->context_fd,
         .ignore = b->ignore,
         .src_root_fd = -1,
         .dest_root_fd = -1,
-        .workdir = cb_image_config_get_workdir(st->config),
+        .workdir = wd && *wd ? wd : "/",
         .env = &b->ev->stage_args[stage],
         .tmpdir = b->scratch,
         .rootless = b->rootless,
@@ -164,8 +164,13 @@ static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_
         .clamp_mtime = b->opts->has_timestamp,
         .mtime = b->opts->timestamp,
     };
-    if (env.workdir == NULL || *env.workdir == '\0')
-        env.workdir = "/";
+}
+
+static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    bool is_add = ins->base.kind == CB_INSTR_ADD;
+    cb_copy_env_t env;
+    cb_copy_env_init(b, stage, &env);
     if (ins->from && copy_source_root(b, stage, ins->from, &env.src_root_fd, err) < 0)
         return -1;
     if (cb_stage_rootfs(b, stage, &env.dest_root_fd, err) < 0)

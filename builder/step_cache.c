@@ -129,19 +129,10 @@ static int copy_inputs(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, 
         key_add(h, "from", from);
         return 0;
     }
-    cb_copy_env_t env = {
-        .context_fd = b->context_fd,
-        .ignore = b->ignore,
-        .src_root_fd = -1,
-        .workdir = cb_image_config_get_workdir(st->config),
-        .env = &b->ev->stage_args[stage],
-        .tmpdir = b->scratch,
-        .rootless = b->rootless,
-        .ids_collapsed = !b->ids_exact,
-        .key_mode = true,
-    };
-    if (env.workdir == NULL || *env.workdir == '\0')
-        env.workdir = "/";
+    cb_copy_env_t env;
+    cb_copy_env_init(b, stage, &env);
+    env.key_mode = true;
+    env.clamp_mtime = false; /* mtimes are not part of a key */
     if (key_root(b, &env.dest_root_fd, err) < 0)
         return -1;
     cb_layer_writer_t *w = NULL;

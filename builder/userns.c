@@ -69,7 +69,7 @@ char *cb_userns_identity_map(const char *map_file) {
     return cb_xstrdup(cb_buf_str(&out));
 }
 
-static int write_file(const char *path, const char *text) {
+int cb_write_proc_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -120,12 +120,12 @@ static void map_helper(int go_fd, pid_t parent, uid_t uid, gid_t gid, uint32_t u
 static int map_single(uid_t uid, gid_t gid, cb_error_t **err) {
     char buf[64];
     snprintf(buf, sizeof buf, "0 %u 1\n", (unsigned)uid);
-    if (write_file("/proc/self/uid_map", buf) < 0)
+    if (cb_write_proc_file("/proc/self/uid_map", buf) < 0)
         return cb_error_set(err, errno, "write /proc/self/uid_map");
-    if (write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)
+    if (cb_write_proc_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)
         return cb_error_set(err, errno, "write /proc/self/setgroups");
     snprintf(buf, sizeof buf, "0 %u 1\n", (unsigned)gid);
-    if (write_file("/proc/self/gid_map", buf) < 0)
+    if (cb_write_proc_file("/proc/self/gid_map", buf) < 0)
         return cb_error_set(err, errno, "write /proc/self/gid_map");
     return 0;
 }

@@ -39,6 +39,10 @@ const char *cb_userns_why_not(void);
  * extent must fit inside one extent of its parent. Caller frees. */
 char *cb_userns_identity_map(const char *map_file);
 
+/* Writes text to a /proc file (uid_map, gid_map, setgroups) in one write;
+ * -1 with errno on failure. */
+int cb_write_proc_file(const char *path, const char *text);
+
 /* One line of /etc/subuid or /etc/subgid for user name or id; 1 if found. */
 int cb_subid_range(const char *file, const char *name, uint32_t id, uint32_t *start,
                    uint32_t *count);
