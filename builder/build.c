@@ -186,6 +186,7 @@ static int finish(cb_build_t *b, char **image_digest, cb_error_t **err) {
         cb_image_config_set_label(st->config, kv, eq + 1);
     }
     cb_image_config_set_created(st->config, b->created);
+    cb_image_reuse_created(b, st->config);
 
     /* Names are checked before anything is written for them. */
     cb_autostrv cb_strv_t names = CB_STRV_INIT;

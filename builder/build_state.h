@@ -111,6 +111,10 @@ void cb_copy_env_init(const cb_build_t *b, size_t stage, struct cb_copy_env *env
 /* A history entry for ins (empty: no layer). */
 void cb_stage_history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty);
 
+/* image_created.c: an image identical to one built before, but for this
+ * build's time, gets that build's time back (see there). */
+void cb_image_reuse_created(const cb_build_t *b, cb_image_config_t *cfg);
+
 /* A layer being made: the blob writer it streams into and the layer writer. */
 typedef struct cb_layer_job {
     struct cb_blob_writer *blob;

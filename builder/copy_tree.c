@@ -60,7 +60,7 @@ int copy_emit(const copy_walk_t *wk, int parentfd, const char *base, const char 
         a.uid = uid;
         a.gid = gid;
     }
-    if (cb_layer_add_path(c->w, name, parentfd, base, &a, err) < 0)
+    if (cb_layer_add_path_stat(c->w, name, parentfd, base, st, &a, err) < 0)
         return -1;
     if (S_ISDIR(st->st_mode))
         cb_pathset_add(&c->dirs, name);

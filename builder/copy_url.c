@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "builder/copy_private.h"
+#include "common/curl_lazy.h"
 #include "common/digest.h"
 #include "common/util.h"
 
@@ -85,6 +86,8 @@ static void curl_cleanupp(CURL **h) {
 /* Downloads url into fd; *mtime gets Last-Modified, or -1. */
 static int download(const copy_ctx_t *c, const char *url, download_t *d, int64_t *mtime,
                     cb_error_t **err) {
+    if (cb_curl_load(err) < 0)
+        return cb_error_wrap(err, "%s %s", c->cmd, url);
     __attribute__((cleanup(curl_cleanupp))) CURL *h = curl_easy_init();
     if (h == NULL)
         return cb_error_kind_set(err, CB_ERR_LIBRARY, "%s: curl_easy_init failed", c->cmd);

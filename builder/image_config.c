@@ -350,6 +350,25 @@ void cb_image_config_set_created(cb_image_config_t *cfg, time_t created) {
     json_object_set_new(cfg->root, "created", json_string(ts));
 }
 
+static bool is_time(json_t *v, const char *ts) {
+    const char *s = json_string_value(v);
+    return s && strcmp(s, ts) == 0;
+}
+
+void cb_image_config_retime(cb_image_config_t *cfg, time_t from, time_t to) {
+    char was[32], now[32];
+    cb_format_time(from, was);
+    cb_format_time(to, now);
+    if (is_time(json_object_get(cfg->root, "created"), was))
+        json_object_set_new(cfg->root, "created", json_string(now));
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(cfg->root, "history"), i, h) {
+        if (is_time(json_object_get(h, "created"), was))
+            json_object_set_new(h, "created", json_string(now));
+    }
+}
+
 void cb_image_config_begin_stage(cb_image_config_t *cfg) {
     cfg->cmd_set_in_stage = false;
 }

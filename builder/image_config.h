@@ -83,6 +83,8 @@ void cb_image_config_add_layer(cb_image_config_t *cfg, const char *diff_id);
 size_t cb_image_config_layer_count(const cb_image_config_t *cfg);
 const char *cb_image_config_layer(const cb_image_config_t *cfg, size_t i);
 void cb_image_config_set_created(cb_image_config_t *cfg, time_t created);
+/* Every time that is `from` (the image's created, history entries) becomes `to`. */
+void cb_image_config_retime(cb_image_config_t *cfg, time_t from, time_t to);
 /* Marks the start of a new build stage on this config: CMD now counts as
  * inherited for the ENTRYPOINT rule. */
 void cb_image_config_begin_stage(cb_image_config_t *cfg);

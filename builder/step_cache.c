@@ -80,6 +80,8 @@ static int key_writer(cb_build_t *b, cb_layer_writer_t **w, cb_error_t **err) {
     cb_layer_writer_opts_t o = {
         .compression = CB_LAYER_UNCOMPRESSED,
         .content_digest = cb_statcache_digest_cb,
+        .known_digest = cb_statcache_known_cb,
+        .plain_file = cb_statcache_set_plain_cb,
         .content_digest_ctx = b->statcache,
     };
     return cb_layer_writer_new(w, &o, sink_nothing, NULL, err);

@@ -59,6 +59,15 @@ static void save(const cb_build_t *b, const char *path, const cb_strv_t *inputs)
     json_decref(j);
 }
 
+static bool same_inputs(const cb_strv_t *a, const cb_strv_t *b) {
+    if (a->len != b->len)
+        return false;
+    for (size_t i = 0; i < a->len; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return false;
+    return true;
+}
+
 /* The value of label in a list, or NULL. With several (env), the index-th. */
 static const char *value_of(const cb_strv_t *l, const char *label, size_t index) {
     size_t n = strlen(label);
@@ -151,6 +160,14 @@ void cb_step_explain(cb_build_t *b, size_t stage, size_t index, const cb_strv_t 
         if (why.len == 0)
             cb_buf_puts(&why, "same inputs as before, but its record or layer is gone");
         cb_info("cache", "--> Cache miss: %s", cb_buf_str(&why));
+    }
+    if (hit) {
+        /* Mostly the inputs kept here already: reading is cheaper than
+         * writing them again. */
+        cb_autostrv cb_strv_t was = CB_STRV_INIT;
+        load(path, &was);
+        if (same_inputs(&was, inputs))
+            return;
     }
     save(b, path, inputs);
 }

@@ -63,6 +63,13 @@ int cb_blob_put(const cb_store_t *store, const void *data, size_t len,
 
 bool cb_blob_exists(const cb_store_t *store, const char *digest);
 
+/* Whether blob digest is in the store with exactly these bytes (read and
+ * compared: for configs and manifests, up to CB_BLOB_HOLDS_MAX). Writers
+ * of small blobs skip the write, fsyncs and rename when it does, and still
+ * replace a damaged copy. */
+#define CB_BLOB_HOLDS_MAX (1024 * 1024)
+bool cb_blob_holds(const cb_store_t *store, const char *digest, const void *data, size_t len);
+
 typedef struct cb_blob_reader cb_blob_reader_t;
 
 /* Opens a blob for reading. expected_size is checked up front when >= 0. */

@@ -61,9 +61,13 @@ static int edit_index(const cb_store_t *s, index_edit_fn edit, void *arg, cb_err
     cb_autojson json_t *doc = NULL;
     if (load_index(s, &doc, err) < 0)
         return -1;
+    cb_autojson json_t *before = json_deep_copy(doc);
     json_t *manifests = json_object_get(doc, "manifests");
     if (edit(manifests, arg, err) < 0)
         return -1;
+    /* Tagging what a name already has (a cached rebuild) writes nothing. */
+    if (json_equal(before, doc))
+        return 0;
     return save_index(s, doc, err);
 }
 

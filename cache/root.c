@@ -12,6 +12,9 @@
 int cb_mkdir_p(const char *path, unsigned mode, cb_error_t **err) {
     if (path[0] == '\0')
         return cb_error_set(err, 0, "empty directory path");
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0; /* the usual case, in one call */
     cb_autofree char *p = cb_xstrdup(path);
     for (char *s = p + 1;; s++) {
         if (*s != '/' && *s != '\0')
@@ -24,7 +27,6 @@ int cb_mkdir_p(const char *path, unsigned mode, cb_error_t **err) {
         if (c == '\0')
             break;
     }
-    struct stat st;
     if (stat(path, &st) < 0)
         return cb_error_set(err, errno, "stat %s", path);
     if (!S_ISDIR(st.st_mode))

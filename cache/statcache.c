@@ -12,7 +12,8 @@
 #include "common/util.h"
 
 #define SC_MAGIC "CBSTATC" /* with its NUL: 8 bytes */
-#define SC_VERSION 1
+#define SC_VERSION 2
+#define SC_PLAIN 1u /* the file had no xattrs when hashed */
 #define READ_CHUNK (128 * 1024)
 #define NS_PER_S 1000000000LL
 
@@ -32,11 +33,13 @@ typedef struct sc_record {
     int64_t size, mtime_ns, ctime_ns;
     uint32_t mode;
     uint32_t last_run; /* the last run that saved with this entry used */
+    uint32_t flags;    /* SC_PLAIN */
+    uint32_t reserved;
     uint8_t sha256[32];
 } sc_record_t;
 
 _Static_assert(sizeof(sc_header_t) == 64, "statcache header layout");
-_Static_assert(sizeof(sc_record_t) == 80, "statcache record layout");
+_Static_assert(sizeof(sc_record_t) == 88, "statcache record layout");
 
 struct cb_statcache {
     char *path;
@@ -335,6 +338,40 @@ int cb_statcache_digest(cb_statcache_t *c, int fd, const struct stat *st,
 int cb_statcache_digest_cb(void *ctx, int fd, const struct stat *st,
                            char out[CB_DIGEST_STR_LEN + 1], cb_error_t **err) {
     return cb_statcache_digest(ctx, fd, st, out, err);
+}
+
+/* The entry that matches st, or NULL. */
+static sc_record_t *matching(cb_statcache_t *c, const struct stat *st) {
+    if (!S_ISREG(st->st_mode))
+        return NULL;
+    uint32_t slot = *find_slot(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+    return slot && matches(&recs(c)[slot - 1], st) ? &recs(c)[slot - 1] : NULL;
+}
+
+bool cb_statcache_known(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
+    sc_record_t *r = matching(c, st);
+    if (r == NULL || !(r->flags & SC_PLAIN))
+        return false;
+    r->last_run = c->run;
+    raw_to_hex(r->sha256, out);
+    c->stats.hits++;
+    return true;
+}
+
+void cb_statcache_set_plain(cb_statcache_t *c, const struct stat *st) {
+    sc_record_t *r = matching(c, st);
+    if (r && !(r->flags & SC_PLAIN)) {
+        r->flags |= SC_PLAIN;
+        c->dirty = true;
+    }
+}
+
+bool cb_statcache_known_cb(void *ctx, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
+    return cb_statcache_known(ctx, st, out);
+}
+
+void cb_statcache_set_plain_cb(void *ctx, const struct stat *st) {
+    cb_statcache_set_plain(ctx, st);
 }
 
 int cb_statcache_save(cb_statcache_t *c, cb_error_t **err) {

@@ -33,6 +33,7 @@
 #ifndef CB_CACHE_STATCACHE_H
 #define CB_CACHE_STATCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -67,6 +68,16 @@ int cb_statcache_digest(cb_statcache_t *c, int fd, const struct stat *st,
  * cb_layer_content_digest_fn (layer/writer.h, key mode). */
 int cb_statcache_digest_cb(void *ctx, int fd, const struct stat *st,
                            char out[CB_DIGEST_STR_LEN + 1], cb_error_t **err);
+
+/* Whether the file with stat st is known, with no xattrs (set_plain): then
+ * out is its content digest and the file need not even be opened. */
+bool cb_statcache_known(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]);
+/* Notes that the file with stat st, whose digest was just taken, has no
+ * xattrs (nothing happens unless an entry matches st). */
+void cb_statcache_set_plain(cb_statcache_t *c, const struct stat *st);
+/* The two above as the layer writer's known_digest and plain_file. */
+bool cb_statcache_known_cb(void *ctx, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]);
+void cb_statcache_set_plain_cb(void *ctx, const struct stat *st);
 
 /* Writes the cache back if anything changed since it was loaded. */
 int cb_statcache_save(cb_statcache_t *c, cb_error_t **err);

@@ -1,6 +1,7 @@
 #include "cache/store.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -112,10 +113,12 @@ int cb_read_file(const char *path, size_t max, char **data, size_t *len, cb_erro
 }
 
 /* Creates `path` with `content` unless it exists; two processes racing both
- * end with the same file, and an existing one is never replaced. */
-static int create_once(const char *path, const char *content, cb_error_t **err) {
+ * end with the same file, and an existing one is never replaced. *made
+ * becomes true when this call may have added the name. */
+static int create_once(const char *path, const char *content, bool *made, cb_error_t **err) {
     if (access(path, F_OK) == 0)
         return 0;
+    *made = true;
     cb_autofree char *tmp = cb_xasprintf("%s.tmp-XXXXXX", path);
     cb_autoclose int fd = mkstemp(tmp);
     if (fd < 0)
@@ -158,10 +161,11 @@ int cb_store_init(const char *dir, const char *tmp, cb_error_t **err) {
     if (cb_mkdir_p(dir, 0755, err) < 0 || cb_mkdir_p(blobs, 0755, err) < 0 ||
         cb_mkdir_p(tmp, 0700, err) < 0)
         return -1;
-    if (create_once(layout, OCI_LAYOUT_JSON, err) < 0 ||
-        create_once(index, EMPTY_INDEX_JSON, err) < 0 || check_layout_file(dir, err) < 0)
+    bool made = false;
+    if (create_once(layout, OCI_LAYOUT_JSON, &made, err) < 0 ||
+        create_once(index, EMPTY_INDEX_JSON, &made, err) < 0 || check_layout_file(dir, err) < 0)
         return -1;
-    return cb_fsync_dir(dir, err);
+    return made ? cb_fsync_dir(dir, err) : 0;
 }
 
 int cb_store_open(const char *dir, const char *tmp, cb_store_t **out, cb_error_t **err) {

@@ -256,11 +256,15 @@ static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, co
     return 0;
 }
 
-/* Key mode: the file's content digest stands in for its bytes. */
+/* Key mode: the file's content digest stands in for its bytes; known is
+ * the digest when the stat alone told it (no fd then). */
 static int write_key_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd,
-                           const struct stat *st, const char *name, cb_error_t **err) {
+                           const struct stat *st, const char *known, const char *name,
+                           cb_error_t **err) {
     char digest[CB_DIGEST_STR_LEN + 1] = "";
-    if (w->opts.content_digest(w->opts.content_digest_ctx, fd, st, digest, err) < 0) {
+    if (known) {
+        memcpy(digest, known, sizeof digest);
+    } else if (w->opts.content_digest(w->opts.content_digest_ctx, fd, st, digest, err) < 0) {
         if (err && *err == NULL)
             return cb_error_kind_set(err, CB_ERR_INTERNAL,
                                      "layer: content digest of '%s' failed", name);
@@ -271,6 +275,15 @@ static int write_key_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd
                                  "layer: content digest of '%s' is not sha256:<hex>", name);
     archive_entry_set_size(e, CB_DIGEST_STR_LEN);
     return write_entry(w, e, -1, digest, err);
+}
+
+/* Key mode: a regular file the caller already knows (known_digest), whose
+ * entry comes from its stat as libarchive would make it from a descriptor
+ * for a file without xattrs. */
+static bool key_known(const cb_layer_writer_t *w, const struct stat *st,
+                      char out[CB_DIGEST_STR_LEN + 1]) {
+    return key_mode(w) && S_ISREG(st->st_mode) && w->opts.known_digest &&
+           w->opts.known_digest(w->opts.content_digest_ctx, st, out);
 }
 
 /* Fills e from an open descriptor (regular files and directories: metadata
@@ -298,21 +311,27 @@ static int host_entry(cb_layer_writer_t *w, struct archive_entry *e, int parentf
     return 0;
 }
 
-int cb_layer_add_at(cb_layer_writer_t *w, int parentfd, const char *base, const char *name,
-                    const cb_layer_attrs_t *attrs, int *dir_out, cb_error_t **err) {
+/* given: the caller's lstat of parentfd/base, or NULL. */
+static int add_entry(cb_layer_writer_t *w, int parentfd, const char *base, const char *name,
+                     const struct stat *given, const cb_layer_attrs_t *attrs, int *dir_out,
+                     cb_error_t **err) {
     if (dir_out)
         *dir_out = -1;
     if (check_live(w, err) < 0)
         return -1;
     struct stat st;
-    if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    if (given)
+        st = *given;
+    else if (fstatat(parentfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return cb_error_set(err, errno, "layer: stat '%s'", name);
     if (S_ISSOCK(st.st_mode)) {
         cb_debug("layer", "skipping socket %s", name);
         return 0;
     }
+    char known[CB_DIGEST_STR_LEN + 1];
+    bool is_known = key_known(w, &st, known);
     cb_autoclose int fd = -1;
-    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+    if ((S_ISREG(st.st_mode) && !is_known) || S_ISDIR(st.st_mode)) {
         int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
         fd = openat(parentfd, base, S_ISDIR(st.st_mode) ? flags | O_DIRECTORY : flags);
         if (fd < 0)
@@ -333,13 +352,16 @@ int cb_layer_add_at(cb_layer_writer_t *w, int parentfd, const char *base, const 
         archive_entry_free(spare); /* only the cpio strategies return one */
     }
     struct archive_entry *e = normalise(w, host, name, attrs);
-    archive_entry_free(host);
     int r;
-    if (key_mode(w) && S_ISREG(st.st_mode) && archive_entry_hardlink(e) == NULL)
-        r = write_key_entry(w, e, fd, &st, name, err);
-    else
+    if (key_mode(w) && S_ISREG(st.st_mode) && archive_entry_hardlink(e) == NULL) {
+        r = write_key_entry(w, e, fd, &st, is_known ? known : NULL, name, err);
+        if (r == 0 && !is_known && w->opts.plain_file && archive_entry_xattr_count(host) == 0)
+            w->opts.plain_file(w->opts.content_digest_ctx, &st);
+    } else {
         r = write_entry(w, e, fd, NULL, err);
+    }
     archive_entry_free(e);
+    archive_entry_free(host);
     if (r < 0)
         return -1;
     if (dir_out && S_ISDIR(st.st_mode))
@@ -347,14 +369,24 @@ int cb_layer_add_at(cb_layer_writer_t *w, int parentfd, const char *base, const 
     return 0;
 }
 
-int cb_layer_add_path(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
-                      const cb_layer_attrs_t *attrs, cb_error_t **err) {
+int cb_layer_add_at(cb_layer_writer_t *w, int parentfd, const char *base, const char *name,
+                    const cb_layer_attrs_t *attrs, int *dir_out, cb_error_t **err) {
+    return add_entry(w, parentfd, base, name, NULL, attrs, dir_out, err);
+}
+
+int cb_layer_add_path_stat(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
+                           const struct stat *st, const cb_layer_attrs_t *attrs, cb_error_t **err) {
     cb_autofree char *clean = NULL;
     if (cb_layer_name_clean(name, true, &clean, err) < 0)
         return cb_error_wrap(err, "layer: entry name '%s'", name);
     if (clean[0] == '\0')
         return cb_error_set(err, 0, "layer: empty entry name for '%s'", path);
-    return cb_layer_add_at(w, dirfd, path, clean, attrs, NULL, err);
+    return add_entry(w, dirfd, path, clean, st, attrs, NULL, err);
+}
+
+int cb_layer_add_path(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
+                      const cb_layer_attrs_t *attrs, cb_error_t **err) {
+    return cb_layer_add_path_stat(w, name, dirfd, path, NULL, attrs, err);
 }
 
 /* Entries made up by the writer: a stat-like template, then the same

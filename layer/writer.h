@@ -48,6 +48,16 @@ typedef struct cb_layer_writer cb_layer_writer_t;
 typedef int (*cb_layer_content_digest_fn)(void *ctx, int fd, const struct stat *st,
                                           char out[CB_DIGEST_STR_LEN + 1], cb_error_t **err);
 
+/* Key mode, optional: the content digest of a regular file from its stat
+ * alone. True only when the caller knows that a file with exactly this stat
+ * has that content AND no xattrs (as plain_file said of it before): the
+ * writer then neither opens nor reads it, one stat per unchanged file. */
+typedef bool (*cb_layer_known_digest_fn)(void *ctx, const struct stat *st,
+                                         char out[CB_DIGEST_STR_LEN + 1]);
+/* Key mode, optional: after content_digest, the file with this stat was
+ * found to have no xattrs. */
+typedef void (*cb_layer_plain_file_fn)(void *ctx, const struct stat *st);
+
 typedef struct cb_layer_writer_opts {
     cb_layer_compression_t compression;
     int level;        /* 0: gzip 6, zstd 3 */
@@ -55,7 +65,9 @@ typedef struct cb_layer_writer_opts {
     int64_t mtime_max;
     /* Set: key mode (see the top of this file). */
     cb_layer_content_digest_fn content_digest;
-    void *content_digest_ctx;
+    cb_layer_known_digest_fn known_digest;
+    cb_layer_plain_file_fn plain_file;
+    void *content_digest_ctx; /* for the three callbacks */
 } cb_layer_writer_opts_t;
 
 /* Per-entry overrides (COPY --chown/--chmod). Zero-initialised means "keep
@@ -87,6 +99,10 @@ int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *o
  * AT_FDCWD); a directory adds only itself. A socket adds nothing. */
 int cb_layer_add_path(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
                       const cb_layer_attrs_t *attrs, cb_error_t **err);
+/* The same with the caller's fstatat(dirfd, path, AT_SYMLINK_NOFOLLOW) of
+ * the entry (or NULL), saving a stat per entry on a walk that has one. */
+int cb_layer_add_path_stat(cb_layer_writer_t *w, const char *name, int dirfd, const char *path,
+                           const struct stat *st, const cb_layer_attrs_t *attrs, cb_error_t **err);
 /* dirfd/path and, when it is a directory, everything below it, depth-first
  * with each directory's children sorted bytewise. name "" (or "/") puts the
  * directory's children at the layer root without an entry for the root. */

@@ -22,7 +22,7 @@ packages=(
     # rootless runs: newuidmap/newgidmap, fuse-overlayfs fallback
     uidmap fuse-overlayfs
     # analysis, benchmarks, terminal checks
-    valgrind hyperfine tmux time
+    valgrind hyperfine tmux time strace
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -266,7 +267,7 @@ static void test_damaged_file_ignored(void **state) {
     fixture_t *f = *state;
     size_t len;
     cb_autofree char *good = make_saved_cache(f, 3, &len);
-    assert_int_equal(len, 64 + 3 * 80);
+    assert_int_equal(len, 64 + 3 * 88);
     {
         cb_autoerr cb_error_t *err = NULL;
         cb_autostatcache cb_statcache_t *c = NULL;
@@ -274,7 +275,7 @@ static void test_damaged_file_ignored(void **state) {
         assert_int_equal(stats_of(c).entries, 3);
     }
     expect_ignored(f, good, len - 1, "truncated");
-    expect_ignored(f, good, len - 80, "truncated");
+    expect_ignored(f, good, len - 88, "truncated");
     expect_ignored(f, good, 10, "shorter than its header");
     expect_ignored(f, "", 0, "shorter than its header");
     char garbage[4096];
@@ -286,7 +287,7 @@ static void test_damaged_file_ignored(void **state) {
     bad[8] = 99; /* version */
     expect_ignored(f, bad, len, "another version");
     memcpy(bad, good, len);
-    bad[64 + 80 + 50] ^= 1; /* a digest byte of the second record */
+    bad[64 + 88 + 60] ^= 1; /* a digest byte of the second record */
     expect_ignored(f, bad, len, "checksum");
 
     /* Damage is repaired by the next save. */
@@ -439,7 +440,11 @@ static void test_eviction(void **state) {
         free(news[i]);
 }
 
-/* Plugged into the layer writer's key mode. */
+/* Plugged into the layer writer's key mode. Run 0 reads every file; run 1
+ * answers from the digests (each file opened); runs 2 and 3 also know the
+ * files have no xattrs, so nothing is opened; run 3 without the known_digest
+ * hook, as a check that both ways give the same key. A file with an xattr
+ * (where the file system has them) is never taken as known. */
 static void test_layer_key_mode(void **state) {
     fixture_t *f = *state;
     cb_autofree char *ctx = cb_xasprintf("%s/ctx", f->dir);
@@ -449,13 +454,18 @@ static void test_layer_key_mode(void **state) {
         snprintf(name, sizeof name, "ctx/f%02d", i);
         free(put_file(f, name, name, strlen(name)));
     }
+    cb_autofree char *xf = put_file(f, "ctx/x", "x", 1);
+    bool has_xattr = setxattr(xf, "user.cbuild-test", "1", 1, 0) == 0;
     let_ctime_settle();
-    char keys[2][CB_DIGEST_STR_LEN + 1];
-    for (int run = 0; run < 2; run++) {
+    enum { RUNS = 4 };
+    char keys[RUNS][CB_DIGEST_STR_LEN + 1];
+    for (int run = 0; run < RUNS; run++) {
         cb_autoerr cb_error_t *err = NULL;
         cb_autostatcache cb_statcache_t *c = NULL;
         assert_int_equal(cb_statcache_open(f->cache, &c, &err), 0);
         cb_layer_writer_opts_t opts = {.content_digest = cb_statcache_digest_cb,
+                                       .known_digest = run == 3 ? NULL : cb_statcache_known_cb,
+                                       .plain_file = run == 0 ? NULL : cb_statcache_set_plain_cb,
                                        .content_digest_ctx = c};
         cb_autolayerwriter cb_layer_writer_t *w = NULL;
         assert_int_equal(cb_layer_writer_new(&w, &opts, NULL, NULL, &err), 0);
@@ -464,13 +474,18 @@ static void test_layer_key_mode(void **state) {
         assert_int_equal(cb_layer_writer_finish(w, &res, &err), 0);
         memcpy(keys[run], res.diff_id, sizeof keys[run]);
         cb_statcache_stats_t s = stats_of(c);
-        assert_int_equal(s.hits, run == 0 ? 0 : 20);
-        assert_int_equal(s.misses, run == 0 ? 20 : 0);
-        if (run == 1)
+        assert_int_equal(s.hits, run == 0 ? 0 : 21);
+        assert_int_equal(s.misses, run == 0 ? 21 : 0);
+        if (run > 0)
             assert_int_equal(s.bytes_read, 0);
+        struct stat st;
+        char d[CB_DIGEST_STR_LEN + 1];
+        assert_int_equal(stat(xf, &st), 0);
+        assert_true(cb_statcache_known(c, &st, d) == (!has_xattr && run > 0));
         assert_int_equal(cb_statcache_save(c, &err), 0);
     }
-    assert_string_equal(keys[0], keys[1]);
+    for (int run = 1; run < RUNS; run++)
+        assert_string_equal(keys[0], keys[run]);
 }
 
 static double ms_since(const struct timespec *t0) {
