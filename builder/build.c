@@ -159,6 +159,14 @@ static int prepare(cb_build_t *b, cb_error_t **err) {
     b->stages = cb_xcalloc(b->nstages + 1, sizeof *b->stages);
     for (size_t i = 0; i < b->nstages; i++)
         b->stages[i].rootfs_fd = -1;
+    for (size_t i = 0; i < o->no_cache_filter.len; i++) {
+        size_t s;
+        const char *name = o->no_cache_filter.items[i];
+        if (!cb_graph_find_stage(b->prog, name, true, &s))
+            return cb_error_set(err, 0, "--no-cache-filter %s: %s has no stage of that name or index",
+                                name, b->containerfile);
+        b->stages[s].no_cache = true;
+    }
     const cb_graph_t *g = b->ev->graph;
     for (size_t i = 0; i < g->norder; i++)
         b->nsteps += 1 + (unsigned)b->prog->stages[g->order[i]].ninstrs;

@@ -44,6 +44,7 @@ typedef struct cb_build_opts {
     char *network;       /* --network host|none; NULL: host */
     cb_strv_t secrets;   /* --secret specs as given */
     bool no_cache;
+    cb_strv_t no_cache_filter; /* --no-cache-filter: stages (names or indexes) not to reuse */
     unsigned jobs;       /* --jobs: stages at once; 0 = the CPUs we may use */
     bool explain_cache;  /* --explain-cache: say why each step missed */
     bool quiet;

@@ -47,6 +47,7 @@ typedef struct cb_stage_state {
     char *rootfs;
     int rootfs_fd;
     bool built;
+    bool no_cache; /* --no-cache-filter names it */
     /* The key of the last instruction run (builder/step_cache.c); after the
      * stage, its result's key. */
     char key[CB_DIGEST_STR_LEN + 1];

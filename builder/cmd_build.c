@@ -28,6 +28,7 @@ enum {
     OPT_EXPLAIN_CACHE,
     OPT_JOBS,
     OPT_SECRET,
+    OPT_NO_CACHE_FILTER,
 };
 
 static const struct option long_opts[] = {
@@ -44,6 +45,7 @@ static const struct option long_opts[] = {
     {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"no-cache-filter", required_argument, NULL, OPT_NO_CACHE_FILTER},
     {"network", required_argument, NULL, OPT_NETWORK},
     {"explain-cache", no_argument, NULL, OPT_EXPLAIN_CACHE},
     {"jobs", required_argument, NULL, OPT_JOBS},
@@ -73,6 +75,7 @@ static void usage(FILE *out) {
           "                            or local (the root file system); a plain P means local\n"
           "      --iidfile FILE        write the image id (config digest) to FILE\n"
           "      --no-cache            do not use cached steps\n"
+          "      --no-cache-filter STAGE[,STAGE]  do not use cached steps in these stages\n"
           "      --explain-cache       say for each rebuilt step what changed\n"
           "      --jobs N              stages built at the same time (default: the CPUs)\n"
           "      --network MODE        RUN's network: host (default) or none\n"
@@ -248,6 +251,12 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
         case OPT_NO_CACHE:
             o->no_cache = true;
             break;
+        case OPT_NO_CACHE_FILTER: {
+            cb_autofree char *list = cb_xstrdup(optarg);
+            for (char *save = NULL, *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save))
+                cb_strv_push(&o->no_cache_filter, s);
+            break;
+        }
         case 'q':
             o->quiet = true;
             break;
@@ -289,6 +298,7 @@ void cb_build_opts_free(cb_build_opts_t *o) {
     free(o->iidfile);
     free(o->network);
     cb_strv_free(&o->secrets);
+    cb_strv_free(&o->no_cache_filter);
     for (size_t i = 0; i < o->noutputs; i++)
         free(o->outputs[i].dest);
     free(o->outputs);

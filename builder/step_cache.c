@@ -253,7 +253,7 @@ bool cb_step_cacheable(const cb_instr_t *ins) {
 int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, bool *hit,
                       cb_error_t **err) {
     *hit = false;
-    if (b->opts->no_cache)
+    if (b->opts->no_cache || b->stages[stage].no_cache)
         return 0;
     cb_cache_record_t rec = {0};
     bool found = false;

@@ -155,6 +155,8 @@ void cb_step_explain(cb_build_t *b, size_t stage, size_t index, const cb_strv_t 
             cb_buf_puts(&why, "no earlier build of this step");
         else if (b->opts->no_cache)
             cb_buf_puts(&why, "--no-cache");
+        else if (b->stages[stage].no_cache)
+            cb_buf_puts(&why, "--no-cache-filter");
         else
             explain(&was, inputs, &why);
         if (why.len == 0)
