@@ -29,10 +29,12 @@ if unpack par:2 "$T/u2"; then
 fi
 
 # A failing stage: its error (file:line), and the other stage's long step
-# does not run to its end.
+# does not run to its end. The sleep's length is this test's own, so that
+# pgrep finds no other process on a shared machine.
+slow=$((100000 + $$))
 printf '%s\n' \
     "FROM oci:$base:latest AS slow" \
-    'RUN sleep 20; echo finished > /slow' \
+    "RUN sleep $slow; echo finished > /slow" \
     "FROM oci:$base:latest AS bad" \
     'RUN echo failing; exit 7' \
     "FROM oci:$base:latest" \
@@ -43,5 +45,10 @@ cb_fails "a failing stage fails the build" "Containerfile:4(:[0-9]+)?: RUN exite
 took=$(($(date +%s) - start))
 [ "$took" -lt 15 ] && ok || bad "the other stage was not stopped (the build took ${took}s)"
 eq "nothing left in ROOT/tmp" "$(ls "$CBUILD_ROOT/tmp")" ""
-pgrep -f "sleep 20" >/dev/null && bad "the other stage's step is still running" || ok
+if pgrep -f "sleep $slow" >/dev/null; then
+    bad "the other stage's step is still running"
+    pkill -f "sleep $slow"
+else
+    ok
+fi
 finish
