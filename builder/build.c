@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "builder/build_state.h"
+#include "builder/last_build.h"
 #include "builder/outputs.h"
 #include "builder/userns.h"
 #include "cache/statcache.h"
@@ -212,6 +213,11 @@ static int finish(cb_build_t *b, char **image_digest, cb_error_t **err) {
         rc = cb_output_write(b, target, &mdesc, &o->outputs[i], err);
     if (rc == 0 && o->iidfile)
         rc = write_iidfile(o->iidfile, config_digest, err);
+    if (rc == 0) {
+        cb_autoerr cb_error_t *lerr = NULL;
+        if (cb_last_build_save(b, &lerr) < 0)
+            cb_warn("graph", "cannot record the steps' outcomes for cbuild graph: %s", lerr->msg);
+    }
     if (rc == 0) {
         cb_info("commit", "Manifest %s", mdesc.digest);
         printf("%s\n", config_digest + 7);

@@ -8,6 +8,7 @@
 
 #include "builder/build_state.h"
 #include "builder/copy.h"
+#include "builder/last_build.h"
 #include "cache/blob.h"
 #include "common/log.h"
 #include "common/match.h"
@@ -364,6 +365,7 @@ static int run_cached(cb_build_t *b, size_t stage, size_t index, const cb_instr_
     if (cb_step_cache_get(b, stage, ins, key, &hit, err) < 0)
         return -1;
     cb_step_explain(b, stage, index, &inputs, hit);
+    cb_last_build_note(b, stage, ins, hit);
     if (hit) {
         if (ins->kind == CB_INSTR_WORKDIR) /* the config change; the record had the layer */
             free(workdir_config(b, stage, (const cb_instr_value_t *)ins));
