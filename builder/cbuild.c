@@ -1,9 +1,11 @@
 /* cbuild's entry point: a table of subcommands (crun's layout). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "builder/commands.h"
+#include "common/config.h"
 #include "common/util.h"
 
 static const cb_command_t commands[] = {
@@ -52,6 +54,16 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--version") == 0)
         return cb_cmd_version(argc - 1, argv + 1);
+    cb_error_t *err = NULL;
+    if (cb_config_load(&err) < 0) {
+        cb_error_print(err, stderr);
+        cb_error_free(err);
+        return 2;
+    }
+    /* The file's root comes after --root and $CBUILD_ROOT: it becomes
+     * $CBUILD_ROOT's default, which every command already honours. */
+    if (cb_config()->root && getenv("CBUILD_ROOT") == NULL)
+        setenv("CBUILD_ROOT", cb_config()->root, 1);
     for (size_t i = 0; i < CB_ARRAY_LEN(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "builder/build.h"
+#include "common/config.h"
 #include "common/util.h"
 
 const char *cb_cli_suggest(const struct option *opts, const char *bad) {
@@ -198,4 +200,16 @@ int cb_cli_check_containerfile(const char *path, cb_error_t **err) {
         return cb_error_locate(err, path, 1, 0);
     }
     return 0;
+}
+
+void cb_cli_build_defaults(cb_build_opts_t *o) {
+    const cb_config_t *c = cb_config();
+    if (c->compression)
+        o->compression = strcmp(c->compression, "zstd") == 0   ? CB_COMPRESS_ZSTD
+                         : strcmp(c->compression, "none") == 0 ? CB_COMPRESS_NONE
+                                                               : CB_COMPRESS_GZIP;
+    if (c->jobs)
+        o->jobs = c->jobs;
+    if (c->network)
+        o->network = cb_xstrdup(c->network);
 }

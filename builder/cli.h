@@ -33,6 +33,11 @@ int cb_cli_store_args(const char *cmd, const char *usage, unsigned allowed, int 
 /* "json" or "table" (the default) for --format; prints the error and returns -1 otherwise. */
 int cb_cli_format_json(const char *cmd, const char *format, bool *json);
 
+struct cb_build_opts;
+/* The config file's defaults for a build (compression, jobs, network);
+ * the flags parsed after it override them. */
+void cb_cli_build_defaults(struct cb_build_opts *o);
+
 /* The Containerfile for CONTEXT: -f FILE as given, else CONTEXT/Containerfile,
  * else CONTEXT/Dockerfile (buildah's order); caller frees *out. */
 int cb_cli_find_containerfile(const char *context, const char *file, char **out, cb_error_t **err);

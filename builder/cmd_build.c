@@ -138,6 +138,7 @@ static int parse_output(const char *spec, cb_build_opts_t *o) {
 }
 
 static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
+    cb_cli_build_defaults(o);
     int c;
     opterr = 0;
     optind = 1;
