@@ -79,7 +79,11 @@ int cb_cli_store_args(const char *cmd, const char *usage, unsigned allowed, int 
             a->root = optarg;
             break;
         case OPT_FORMAT:
-            a->format = optarg;
+            a->json = strcmp(optarg, "json") == 0;
+            if (!a->json && strcmp(optarg, "table") != 0) {
+                fprintf(stderr, "cbuild %s: --format %s: expected table or json\n", cmd, optarg);
+                return 2;
+            }
             break;
         case OPT_NO_TRUNC:
             a->no_trunc = true;
@@ -93,16 +97,11 @@ int cb_cli_store_args(const char *cmd, const char *usage, unsigned allowed, int 
         }
     }
     a->first = optind;
-    return -1;
-}
-
-int cb_cli_format_json(const char *cmd, const char *format, bool *json) {
-    *json = format && strcmp(format, "json") == 0;
-    if (format && !*json && strcmp(format, "table") != 0) {
-        fprintf(stderr, "cbuild %s: --format %s: expected table or json\n", cmd, format);
-        return -1;
+    if ((allowed & CB_STORE_NO_OPERANDS) && optind < argc) {
+        fprintf(stderr, "cbuild %s: unexpected argument %s\n", cmd, argv[optind]);
+        return 2;
     }
-    return 0;
+    return -1;
 }
 
 void cb_cli_human_size(int64_t n, char out[32]) {

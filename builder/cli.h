@@ -20,18 +20,20 @@ void cb_cli_bad_option(const char *cmd, const struct option *opts, char **argv, 
 /* The options the store commands (images, inspect, tag, rmi, history, df)
  * share; each command allows a subset (CB_STORE_OPT_*), the others are
  * unknown options to it. */
-enum { CB_STORE_OPT_FORMAT = 1, CB_STORE_OPT_NO_TRUNC = 2 };
+enum {
+    CB_STORE_OPT_FORMAT = 1,   /* --format table|json, checked */
+    CB_STORE_OPT_NO_TRUNC = 2, /* --no-trunc */
+    CB_STORE_NO_OPERANDS = 4,  /* an operand is an error */
+};
 typedef struct cb_store_args {
     const char *root;
-    const char *format;
+    bool json; /* --format json */
     bool no_trunc;
     int first; /* index of the first operand */
 } cb_store_args_t;
 /* Returns -1 to go on, else the exit code (0 after --help). */
 int cb_cli_store_args(const char *cmd, const char *usage, unsigned allowed, int argc, char **argv,
                       cb_store_args_t *a);
-/* "json" or "table" (the default) for --format; prints the error and returns -1 otherwise. */
-int cb_cli_format_json(const char *cmd, const char *format, bool *json);
 
 struct cb_build_opts;
 /* The config file's defaults for a build (compression, jobs, network);

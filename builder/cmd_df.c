@@ -30,16 +30,9 @@ int cb_cmd_df(int argc, char **argv) {
         "cache (records and the layers only they hold), and what 'cbuild prune' and\n"
         "'cbuild prune --all' would reclaim now (prune's own judgement, removing nothing).\n\n"
         "      --format table|json   a table (default) or a JSON object\n",
-        CB_STORE_OPT_FORMAT, argc, argv, &a);
+        CB_STORE_OPT_FORMAT | CB_STORE_NO_OPERANDS, argc, argv, &a);
     if (rc >= 0)
         return rc;
-    bool json;
-    if (cb_cli_format_json("df", a.format, &json) < 0)
-        return 2;
-    if (a.first < argc) {
-        fprintf(stderr, "cbuild df: unexpected argument %s\n", argv[a.first]);
-        return 2;
-    }
     cb_autoerr cb_error_t *err = NULL;
     cb_autoroot cb_root_t *root = NULL;
     cb_autostore cb_store_t *store = NULL;
@@ -65,7 +58,7 @@ int cb_cmd_df(int argc, char **argv) {
     /* Blobs nothing references (prune takes them) vs. the whole cache (--all). */
     int64_t unreferenced = p.bytes;
     int64_t cache_reclaim = pa.bytes - p.bytes;
-    if (json) {
+    if (a.json) {
         json_t *o = json_pack("{s:o,s:o,s:o,s:I,s:I,s:I}", "images", row(nimages, p.image_blob_bytes, 0),
                               "blobs", row(p.total_blobs, p.total_blob_bytes, unreferenced), "build_cache",
                               row(p.total_records, p.total_cache_bytes, pa.bytes), "tagged", (json_int_t)tagged,

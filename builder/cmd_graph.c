@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "builder/cli.h"
 #include "builder/commands.h"
 #include "builder/last_build.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 #include "parser/ast.h"
 #include "parser/eval.h"
@@ -187,19 +189,14 @@ static int to_svg(const cb_buf_t *dot, int out_fd, cb_error_t **err) {
         _exit(127);
     }
     close(in[0]);
-    size_t done = 0;
-    while (done < dot->len) {
-        ssize_t w = write(in[1], dot->data + done, dot->len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
+    signal(SIGPIPE, SIG_IGN); /* a dot that exits early is its error, not our death; dot itself keeps the default */
+    int werr = cb_write_all(in[1], cb_buf_str(dot), dot->len) < 0 ? errno : 0;
     close(in[1]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (werr && !(WIFEXITED(status) && WEXITSTATUS(status) != 0))
+        return cb_error_set(err, werr, "write the graph to %s", exe);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return cb_error_kind_set(err, CB_ERR_LIBRARY, "%s -Tsvg failed (status %d)", exe,
                                  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
@@ -213,14 +210,18 @@ static int draw(const char *path, const cb_eval_opts_t *eo, const char *root_opt
     cb_eval_t *ev = NULL;
     json_t *last = NULL;
     cb_autobuf cb_buf_t dot = CB_BUF_INIT;
+    /* Declared before the first goto: cleanup variables must not be jumped over. */
+    cb_autofree char *root = NULL, *cache = NULL;
+    cb_autoerr cb_error_t *why = NULL;
     int out_fd = STDOUT_FILENO, rc = -1;
     if (cb_cli_check_containerfile(path, err) < 0 || cb_parse_file(path, &ast, err) < 0 ||
         cb_program_from_ast(ast, &prog, err) < 0 || cb_eval_program(prog, eo, &ev, err) < 0)
         goto out;
-    /* The last build is an extra: a root that cannot be opened only loses the colours. */
-    cb_autoroot cb_root_t *root = NULL;
-    cb_autoerr cb_error_t *why = NULL;
-    if (cb_root_open(root_opt, &root, &why) < 0 || cb_last_build_load(root->cache, path, &last, &why) < 0) {
+    /* The last build is an extra: a root that cannot be read only loses the
+     * colours, and a missing one is not created. */
+    if (cb_root_resolve(root_opt, &root, &why) == 0)
+        cache = cb_xasprintf("%s/cache", root);
+    if (cache == NULL || cb_last_build_load(cache, path, &last, &why) < 0) {
         cb_autofree char *msg = cb_error_message(why);
         fprintf(stderr, "cbuild graph: warning: the last build's outcomes are not shown: %s\n", msg);
     }
@@ -234,7 +235,7 @@ static int draw(const char *path, const cb_eval_opts_t *eo, const char *root_opt
     }
     if (svg) {
         rc = to_svg(&dot, out_fd, err);
-    } else if (write(out_fd, dot.data, dot.len) != (ssize_t)dot.len) {
+    } else if (cb_write_all(out_fd, cb_buf_str(&dot), dot.len) < 0) {
         cb_error_set(err, errno, "write the graph");
     } else {
         rc = 0;

@@ -41,9 +41,7 @@ int cb_cmd_history(int argc, char **argv) {
                                CB_STORE_OPT_FORMAT | CB_STORE_OPT_NO_TRUNC, argc, argv, &a);
     if (rc >= 0)
         return rc;
-    bool json;
-    if (cb_cli_format_json("history", a.format, &json) < 0)
-        return 2;
+    bool json = a.json;
     if (argc - a.first != 1) {
         fprintf(stderr, "cbuild history: expected one IMAGE\n");
         return 2;

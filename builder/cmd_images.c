@@ -31,16 +31,10 @@ int cb_cmd_images(int argc, char **argv) {
                                "digest), when it was created and its stored size.\n\n"
                                "      --format table|json   a table (default) or a JSON array\n"
                                "      --no-trunc            print the whole image ID\n",
-                               CB_STORE_OPT_FORMAT | CB_STORE_OPT_NO_TRUNC, argc, argv, &a);
+                               CB_STORE_OPT_FORMAT | CB_STORE_OPT_NO_TRUNC | CB_STORE_NO_OPERANDS, argc, argv,
+                               &a);
     if (rc >= 0)
         return rc;
-    bool json;
-    if (cb_cli_format_json("images", a.format, &json) < 0)
-        return 2;
-    if (a.first < argc) {
-        fprintf(stderr, "cbuild images: unexpected argument %s\n", argv[a.first]);
-        return 2;
-    }
     cb_autoerr cb_error_t *err = NULL;
     cb_autoroot cb_root_t *root = NULL;
     cb_autostore cb_store_t *store = NULL;
@@ -48,7 +42,7 @@ int cb_cmd_images(int argc, char **argv) {
     size_t n = 0;
     if (cb_cli_open_store(a.root, &root, &store, &err) < 0 || cb_images_list(store, &infos, &n, &err) < 0)
         return cb_cli_fail(err);
-    if (json) {
+    if (a.json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
             cb_autobuf cb_buf_t repo = CB_BUF_INIT, tag = CB_BUF_INIT;

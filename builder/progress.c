@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "builder/progress_private.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 
 /* Output bytes per event or plain line: even if every byte became a
@@ -68,15 +69,14 @@ static bool events(void) {
     return P.mode == CB_PROGRESS_JSON || P.mode == CB_PROGRESS_TTY;
 }
 
+/* A reader that went away costs only the report. */
 static void write_all(int fd, const char *s, size_t n) {
-    while (n > 0) {
-        ssize_t w = P.mode == CB_PROGRESS_TTY && fd == P.fd ? send(fd, s, n, MSG_NOSIGNAL) : write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* a reader that went away costs only the report */
-        s += w;
-        n -= (size_t)w;
+    if (P.mode != CB_PROGRESS_TTY || fd != P.fd) {
+        (void)cb_write_all(fd, s, n);
+        return;
+    }
+    /* One SEQPACKET message: whole or not at all. */
+    while (send(fd, s, n, MSG_NOSIGNAL) < 0 && errno == EINTR) {
     }
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "builder/progress_private.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 
 #define TAIL 4          /* output lines kept per running step */
@@ -142,17 +143,7 @@ static void header(const view_t *v, cb_buf_t *o, double now, const char *state) 
 }
 
 static void write_out(const view_t *v, const cb_buf_t *b) {
-    const char *p = b->data;
-    size_t n = b->len;
-    while (n > 0) {
-        ssize_t w = write(v->out, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
+    (void)cb_write_all(v->out, cb_buf_str(b), b->len); /* a terminal that went away: nothing to show */
 }
 
 /* Replaces the live area: pending lines go above it for good. */

@@ -68,5 +68,7 @@ cb_fails "duplicate stage" "$T/bad:4:1: duplicate stage name" graph -f "$T/bad" 
 eq "exit 2" "$rc" 2
 [ -s "$T/out" ] && bad "output on an error" || ok
 cb_fails "no Containerfile" "no Containerfile or Dockerfile" graph "$T/nodot"
+cb_ok "graph with a root that does not exist" graph --root "$T/noroot" "$T/ctx"
+[ -e "$T/noroot" ] && bad "graph created a root" || ok
 cb_fails "bad format" "expected dot or svg" graph --format png "$T/ctx"
 finish
