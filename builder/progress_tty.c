@@ -52,6 +52,11 @@ typedef struct view {
     bool failed;
 } view_t;
 
+/* At most TEXT_MAX bytes of s (cb_xstrndup copies exactly n). */
+static char *dup_text(const char *s) {
+    return cb_xstrndup(s, strnlen(s, TEXT_MAX));
+}
+
 static const char *col(const view_t *v, const char *code) {
     return v->color ? code : "";
 }
@@ -192,7 +197,7 @@ static void add_tail(step_t *s, const char *line) {
         memmove(s->tail, s->tail + 1, (FAILED_TAIL - 1) * sizeof *s->tail);
         s->ntail--;
     }
-    s->tail[s->ntail++] = cb_xstrndup(line, TEXT_MAX);
+    s->tail[s->ntail++] = dup_text(line);
 }
 
 /* A finished step goes above the live area (a failed one with its output). */
@@ -220,7 +225,7 @@ static void handle(view_t *v, json_t *ev) {
         s->label = cb_xstrdup(label);
         s->step = stepno;
         s->nsteps = (long)json_integer_value(json_object_get(ev, "steps"));
-        s->text = cb_xstrndup(json_string_value(json_object_get(ev, "instruction")) ?: "", TEXT_MAX);
+        s->text = dup_text(json_string_value(json_object_get(ev, "instruction")) ?: "");
         s->t0 = t > 0 ? t : cb_progress_now();
         s->state = RUNNING;
         if (s->nsteps > v->total)
