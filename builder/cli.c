@@ -52,6 +52,14 @@ int cb_cli_open_store(const char *root_opt, cb_root_t **root, cb_store_t **store
     return 0;
 }
 
+int cb_cli_list_images(const char *root_opt, cb_image_info_t **infos, size_t *n, cb_error_t **err) {
+    cb_autoroot cb_root_t *root = NULL;
+    cb_autostore cb_store_t *store = NULL;
+    if (cb_cli_open_store(root_opt, &root, &store, err) < 0)
+        return -1;
+    return cb_images_list(store, infos, n, err);
+}
+
 int cb_cli_fail(cb_error_t *err) {
     cb_error_print(err, stderr);
     return cb_error_exit_code(err);

@@ -14,6 +14,7 @@ void cb_cli_bad_option(const char *cmd, const struct option *opts, char **argv, 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache/images.h"
 #include "cache/root.h"
 #include "cache/store.h"
 
@@ -56,6 +57,8 @@ void cb_cli_print_json(json_t *j);
 /* The store of the root given by --root (or the environment), created when
  * missing; both handles are the caller's. */
 int cb_cli_open_store(const char *root_opt, cb_root_t **root, cb_store_t **store, cb_error_t **err);
+/* Every image of the store of root_opt (cb_images_list); free with cb_image_infos_free. */
+int cb_cli_list_images(const char *root_opt, cb_image_info_t **infos, size_t *n, cb_error_t **err);
 /* Prints the error and returns the exit code for it. */
 int cb_cli_fail(cb_error_t *err);
 

@@ -35,10 +35,9 @@ int cb_cmd_df(int argc, char **argv) {
         return rc;
     cb_autoerr cb_error_t *err = NULL;
     cb_autoroot cb_root_t *root = NULL;
-    cb_autostore cb_store_t *store = NULL;
     cb_image_info_t *infos = NULL;
     size_t nimages = 0;
-    if (cb_cli_open_store(a.root, &root, &store, &err) < 0 || cb_images_list(store, &infos, &nimages, &err) < 0)
+    if (cb_root_open(a.root, &root, &err) < 0 || cb_cli_list_images(a.root, &infos, &nimages, &err) < 0)
         return cb_cli_fail(err);
     size_t tagged = 0;
     for (size_t i = 0; i < nimages; i++)

@@ -36,11 +36,9 @@ int cb_cmd_images(int argc, char **argv) {
     if (rc >= 0)
         return rc;
     cb_autoerr cb_error_t *err = NULL;
-    cb_autoroot cb_root_t *root = NULL;
-    cb_autostore cb_store_t *store = NULL;
     cb_image_info_t *infos = NULL;
     size_t n = 0;
-    if (cb_cli_open_store(a.root, &root, &store, &err) < 0 || cb_images_list(store, &infos, &n, &err) < 0)
+    if (cb_cli_list_images(a.root, &infos, &n, &err) < 0)
         return cb_cli_fail(err);
     if (a.json) {
         json_t *arr = json_array();
