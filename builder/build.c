@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "builder/build_state.h"
+#include "builder/last_build.h"
+#include "builder/progress.h"
 #include "builder/outputs.h"
 #include "builder/userns.h"
 #include "cache/statcache.h"
@@ -222,9 +224,12 @@ static int finish(cb_build_t *b, char **image_digest, cb_error_t **err) {
     if (rc == 0 && o->iidfile)
         rc = write_iidfile(o->iidfile, config_digest, err);
     if (rc == 0) {
-        cb_info("commit", "Manifest %s", mdesc.digest);
-        printf("%s\n", config_digest + 7);
-        fflush(stdout);
+        cb_autoerr cb_error_t *lerr = NULL;
+        if (cb_last_build_save(b, &lerr) < 0)
+            cb_warn("graph", "cannot record the steps' outcomes for cbuild graph: %s", lerr->msg);
+    }
+    if (rc == 0) {
+        cb_progress_image(config_digest, mdesc.digest, &names);
         if (image_digest)
             *image_digest = cb_xstrdup(mdesc.digest);
     }
@@ -283,7 +288,6 @@ int cb_build_run(const cb_build_opts_t *opts, char **image_digest, cb_error_t **
     b.compression = opts->compression == CB_COMPRESS_ZSTD   ? CB_LAYER_ZSTD
                     : opts->compression == CB_COMPRESS_NONE ? CB_LAYER_UNCOMPRESSED
                                                             : CB_LAYER_GZIP;
-    cb_log_set_quiet(opts->quiet);
     bool has_ts = opts->has_timestamp;
     int64_t ts = opts->timestamp;
     timestamp_from_build_args(opts, &has_ts, &ts);

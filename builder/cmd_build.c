@@ -10,6 +10,7 @@
 #include "builder/build.h"
 #include "builder/cli.h"
 #include "builder/commands.h"
+#include "builder/progress.h"
 #include "builder/userns.h"
 #include "cache/root.h"
 
@@ -29,6 +30,7 @@ enum {
     OPT_JOBS,
     OPT_SECRET,
     OPT_NO_CACHE_FILTER,
+    OPT_PROGRESS,
 };
 
 static const struct option long_opts[] = {
@@ -50,6 +52,7 @@ static const struct option long_opts[] = {
     {"explain-cache", no_argument, NULL, OPT_EXPLAIN_CACHE},
     {"jobs", required_argument, NULL, OPT_JOBS},
     {"secret", required_argument, NULL, OPT_SECRET},
+    {"progress", required_argument, NULL, OPT_PROGRESS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -81,7 +84,10 @@ static void usage(FILE *out) {
           "      --network MODE        RUN's network: host (default) or none\n"
           "      --secret id=ID,src=FILE|env=VAR\n"
           "                            a secret for RUN --mount=type=secret (never stored)\n"
-          "  -q, --quiet               print only the image id\n"
+          "      --progress MODE       auto (default: tty on a terminal, else plain), tty (a live\n"
+          "                            view), plain (log lines with [stage step/steps] prefixes and\n"
+          "                            step times), json (one event per line), quiet\n"
+          "  -q, --quiet               the same as --progress quiet: print only the image id\n"
           "  -h, --help                this help\n",
           out);
 }
@@ -140,7 +146,8 @@ static int parse_output(const char *spec, cb_build_opts_t *o) {
     return 0;
 }
 
-static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
+static int parse_args(int argc, char **argv, cb_build_opts_t *o, cb_progress_mode_t *progress) {
+    cb_cli_build_defaults(o);
     int c;
     opterr = 0;
     optind = 1;
@@ -258,7 +265,13 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
             break;
         }
         case 'q':
-            o->quiet = true;
+            *progress = CB_PROGRESS_QUIET;
+            break;
+        case OPT_PROGRESS:
+            if (cb_progress_parse(optarg, progress) < 0) {
+                fprintf(stderr, "cbuild: --progress %s: expected auto, tty, plain, json or quiet\n", optarg);
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -306,11 +319,13 @@ void cb_build_opts_free(cb_build_opts_t *o) {
 
 int cb_cmd_build(int argc, char **argv) {
     cb_build_opts_t opts = {0};
-    int rc = parse_args(argc, argv, &opts);
+    cb_progress_mode_t progress = CB_PROGRESS_AUTO;
+    int rc = parse_args(argc, argv, &opts, &progress);
     if (rc >= 0) {
         cb_build_opts_free(&opts);
         return rc;
     }
+    opts.quiet = progress == CB_PROGRESS_QUIET;
     cb_autoerr cb_error_t *err = NULL;
     cb_autofree char *digest = NULL;
     /* The root is chosen as the invoking user (inside the namespace we are
@@ -320,10 +335,16 @@ int cb_cmd_build(int argc, char **argv) {
         cb_build_opts_free(&opts);
         return cb_error_exit_code(err);
     }
+    cb_progress_start(progress);
     if (cb_userns_enter(&err) < 0 || cb_build_run(&opts, &digest, &err) < 0) {
-        cb_error_print(err, stderr);
+        cb_progress_error(err);
+        cb_progress_finish();
+        /* json: the error event is the report; nothing else on stderr. */
+        if (cb_progress_mode() != CB_PROGRESS_JSON)
+            cb_error_print(err, stderr);
         rc = cb_error_exit_code(err);
     } else {
+        cb_progress_finish();
         rc = 0;
     }
     cb_build_opts_free(&opts);

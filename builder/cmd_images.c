@@ -13,102 +13,61 @@
 #include "cache/refname.h"
 #include "common/util.h"
 
-enum { OPT_ROOT = 1000, OPT_FORMAT };
-
-static const struct option store_opts[] = {
-    {"root", required_argument, NULL, OPT_ROOT},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-typedef struct store_args {
-    char *root;
-    char *format;
-    int first; /* index of the first operand */
-} store_args_t;
-
-/* Parses the options every store command shares; returns -1 to go on, else an exit code. */
-static int parse_store_args(const char *cmd, const char *usage, int argc, char **argv, store_args_t *a) {
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", store_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_ROOT:
-            a->root = optarg;
-            break;
-        case OPT_FORMAT:
-            a->format = optarg;
-            break;
-        case 'h':
-            printf("%s", usage);
-            return 0;
-        default:
-            cb_cli_bad_option(cmd, store_opts, argv, optind);
-            return 2;
-        }
-    }
-    a->first = optind;
-    return -1;
-}
-
-static void human_size(int64_t n, char out[32]) {
-    static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
-    double v = (double)n;
-    size_t u = 0;
-    while (v >= 1000 && u + 1 < CB_ARRAY_LEN(units)) {
-        v /= 1000;
-        u++;
-    }
-    snprintf(out, 32, u == 0 ? "%.0f %s" : "%.3g %s", v, units[u]);
+/* "name:tag" split as docker prints it; a ':' before the last '/' is a port. */
+static void split_name(const char *name, cb_buf_t *repo, cb_buf_t *tag) {
+    const char *colon = strrchr(name, ':');
+    const char *slash = strrchr(name, '/');
+    if (colon && slash && colon < slash)
+        colon = NULL;
+    cb_buf_add(repo, name, colon ? (size_t)(colon - name) : strlen(name));
+    cb_buf_puts(tag, colon ? colon + 1 : "<none>");
 }
 
 int cb_cmd_images(int argc, char **argv) {
-    store_args_t a = {0};
-    int rc = parse_store_args("images", "Usage: cbuild images [--root DIR] [--format table|json]\n\n"
-                                        "List the images in the local store.\n",
-                              argc, argv, &a);
+    cb_store_args_t a = {0};
+    int rc = cb_cli_store_args("images",
+                               "Usage: cbuild images [--root DIR] [--format table|json] [--no-trunc]\n\n"
+                               "List the images in the local store: repository, tag, image ID (the config\n"
+                               "digest), when it was created and its stored size.\n\n"
+                               "      --format table|json   a table (default) or a JSON array\n"
+                               "      --no-trunc            print the whole image ID\n",
+                               CB_STORE_OPT_FORMAT | CB_STORE_OPT_NO_TRUNC | CB_STORE_NO_OPERANDS, argc, argv,
+                               &a);
     if (rc >= 0)
         return rc;
-    if (a.format && strcmp(a.format, "json") && strcmp(a.format, "table")) {
-        fprintf(stderr, "cbuild images: --format %s: expected table or json\n", a.format);
-        return 2;
-    }
     cb_autoerr cb_error_t *err = NULL;
-    cb_autoroot cb_root_t *root = NULL;
-    cb_autostore cb_store_t *store = NULL;
     cb_image_info_t *infos = NULL;
     size_t n = 0;
-    if (cb_cli_open_store(a.root, &root, &store, &err) < 0 || cb_images_list(store, &infos, &n, &err) < 0)
+    if (cb_cli_list_images(a.root, &infos, &n, &err) < 0)
         return cb_cli_fail(err);
-    if (a.format && strcmp(a.format, "json") == 0) {
+    if (a.json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
-            json_t *o = json_object();
-            json_object_set_new(o, "name", infos[i].name ? json_string(infos[i].name) : json_null());
-            json_object_set_new(o, "id", json_string(infos[i].id));
-            json_object_set_new(o, "digest", json_string(infos[i].manifest_digest));
-            json_object_set_new(o, "created", infos[i].created ? json_string(infos[i].created) : json_null());
-            json_object_set_new(o, "size", json_integer(infos[i].size));
-            json_array_append_new(arr, o);
+            cb_autobuf cb_buf_t repo = CB_BUF_INIT, tag = CB_BUF_INIT;
+            if (infos[i].name)
+                split_name(infos[i].name, &repo, &tag);
+            json_array_append_new(
+                arr, json_pack("{s:o,s:o,s:o,s:s,s:s,s:o,s:I}", "name",
+                               infos[i].name ? json_string(infos[i].name) : json_null(), "repository",
+                               infos[i].name ? json_string(cb_buf_str(&repo)) : json_null(), "tag",
+                               infos[i].name ? json_string(cb_buf_str(&tag)) : json_null(), "id", infos[i].id,
+                               "digest", infos[i].manifest_digest, "created",
+                               infos[i].created ? json_string(infos[i].created) : json_null(), "size",
+                               (json_int_t)infos[i].size));
         }
-        char *s = json_dumps(arr, JSON_INDENT(2));
-        puts(s);
-        free(s);
-        json_decref(arr);
+        cb_cli_print_json(arr);
     } else {
-        printf("%-40s %-12s %-14s %-22s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+        int idw = a.no_trunc ? 71 : 12;
+        printf("%-40s %-12s %-*s %-22s %s\n", "REPOSITORY", "TAG", idw, "IMAGE ID", "CREATED", "SIZE");
         for (size_t i = 0; i < n; i++) {
-            const char *name = infos[i].name ? infos[i].name : "<none>:<none>";
-            const char *tag = strrchr(name, ':');
-            const char *slash = strrchr(name, '/');
-            if (tag && slash && tag < slash)
-                tag = NULL;
-            char size[32];
-            human_size(infos[i].size, size);
-            printf("%-40.*s %-12s %-14.12s %-22s %s\n", tag ? (int)(tag - name) : (int)strlen(name), name,
-                   tag ? tag + 1 : "<none>", infos[i].id + 7, infos[i].created ? infos[i].created : "", size);
+            cb_autobuf cb_buf_t repo = CB_BUF_INIT, tag = CB_BUF_INIT;
+            split_name(infos[i].name ? infos[i].name : "<none>:<none>", &repo, &tag);
+            char size[32], since[48];
+            cb_cli_human_size(infos[i].size, size);
+            cb_cli_human_since(infos[i].created, since);
+            const char *id = a.no_trunc ? infos[i].id : infos[i].id + 7;
+            printf("%-40s %-12s %-*.*s %-22s %s\n", cb_buf_str(&repo), cb_buf_str(&tag), idw, idw, id, since,
+                   size);
         }
     }
     cb_image_infos_free(infos, n);
@@ -116,10 +75,10 @@ int cb_cmd_images(int argc, char **argv) {
 }
 
 int cb_cmd_inspect(int argc, char **argv) {
-    store_args_t a = {0};
-    int rc = parse_store_args("inspect", "Usage: cbuild inspect [--root DIR] IMAGE...\n\n"
+    cb_store_args_t a = {0};
+    int rc = cb_cli_store_args("inspect", "Usage: cbuild inspect [--root DIR] IMAGE...\n\n"
                                          "Print the manifest and config of images (by name, ID or digest) as JSON.\n",
-                              argc, argv, &a);
+                              0, argc, argv, &a);
     if (rc >= 0)
         return rc;
     if (a.first >= argc) {
@@ -159,18 +118,15 @@ int cb_cmd_inspect(int argc, char **argv) {
         json_array_append_new(arr, o);
         cb_oci_descriptor_clear(&d);
     }
-    char *s = json_dumps(arr, JSON_INDENT(2));
-    puts(s);
-    free(s);
-    json_decref(arr);
+    cb_cli_print_json(arr);
     return 0;
 }
 
 int cb_cmd_tag(int argc, char **argv) {
-    store_args_t a = {0};
-    int rc = parse_store_args("tag", "Usage: cbuild tag [--root DIR] IMAGE NEWNAME...\n\n"
+    cb_store_args_t a = {0};
+    int rc = cb_cli_store_args("tag", "Usage: cbuild tag [--root DIR] IMAGE NEWNAME...\n\n"
                                      "Give an image in the local store more names.\n",
-                              argc, argv, &a);
+                              0, argc, argv, &a);
     if (rc >= 0)
         return rc;
     if (argc - a.first < 2) {
@@ -194,10 +150,10 @@ int cb_cmd_tag(int argc, char **argv) {
 }
 
 int cb_cmd_rmi(int argc, char **argv) {
-    store_args_t a = {0};
-    int rc = parse_store_args("rmi", "Usage: cbuild rmi [--root DIR] IMAGE...\n\n"
+    cb_store_args_t a = {0};
+    int rc = cb_cli_store_args("rmi", "Usage: cbuild rmi [--root DIR] IMAGE...\n\n"
                                      "Remove names (or, by ID, every name of an image) from the local store.\n",
-                              argc, argv, &a);
+                              0, argc, argv, &a);
     if (rc >= 0)
         return rc;
     if (a.first >= argc) {

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "builder/cli.h"
 #include "builder/commands.h"
 #include "builder/parse_json.h"
 #include "common/error.h"
@@ -35,48 +36,6 @@ static void usage(FILE *out) {
             "  -h, --help             show this help\n"
             "\n"
             "CONTEXT defaults to \".\". Errors print FILE:LINE:COL: message and exit with status 2.\n");
-}
-
-/* buildah's choice: -f as given, else Containerfile, else Dockerfile in CONTEXT. */
-static int find_containerfile(const char *context, const char *file, char **out, cb_error_t **err) {
-    struct stat st;
-    if (file) {
-        *out = cb_xstrdup(file);
-        return 0;
-    }
-    if (stat(context, &st) < 0)
-        return cb_error_set(err, errno, "build context %s", context);
-    if (!S_ISDIR(st.st_mode))
-        return cb_error_set(err, 0, "build context %s is not a directory", context);
-    static const char *const names[] = {"Containerfile", "Dockerfile"};
-    for (size_t i = 0; i < CB_ARRAY_LEN(names); i++) {
-        char *p = cb_xasprintf("%s/%s", context, names[i]);
-        if (stat(p, &st) == 0) {
-            *out = p;
-            return 0;
-        }
-        free(p);
-    }
-    return cb_error_set(err, 0, "no Containerfile or Dockerfile in %s (use -f FILE)", context);
-}
-
-/* Checked here as well as in the parser so the message is the same whoever
- * reads the file; each names the file first, as compilers do. */
-static int check_file(const char *path, cb_error_t **err) {
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        cb_error_set(err, errno, "cannot read the Containerfile");
-        return cb_error_locate(err, path, 0, 0);
-    }
-    if (S_ISDIR(st.st_mode)) {
-        cb_error_set(err, 0, "is a directory, not a Containerfile");
-        return cb_error_locate(err, path, 0, 0);
-    }
-    if (S_ISREG(st.st_mode) && st.st_size == 0) {
-        cb_error_set(err, 0, "the Containerfile is empty: no instructions to parse");
-        return cb_error_locate(err, path, 1, 0);
-    }
-    return 0;
 }
 
 static void print_summary(const cb_program_t *prog, const cb_eval_t *ev) {
@@ -112,7 +71,7 @@ static int run(const char *path, bool dump, bool json, const cb_eval_opts_t *opt
     cb_program_t *prog = NULL;
     cb_eval_t *ev = NULL;
     int r = -1;
-    if (check_file(path, err) < 0 || cb_parse_file(path, &ast, err) < 0)
+    if (cb_cli_check_containerfile(path, err) < 0 || cb_parse_file(path, &ast, err) < 0)
         goto out;
     print_warnings(&ast->warnings);
     if (dump) {
@@ -186,8 +145,7 @@ int cb_cmd_parse(int argc, char **argv) {
             usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "cbuild parse: unknown option or missing value: %s\n", argv[optind - 1]);
-            usage(stderr);
+            cb_cli_bad_option("parse", longopts, argv, optind);
             return 2;
         }
     }
@@ -205,7 +163,7 @@ int cb_cmd_parse(int argc, char **argv) {
     cb_autoerr cb_error_t *err = NULL;
     cb_autofree char *path = NULL;
     cb_eval_opts_t opts = {.build_args = &build_args, .target = target, .target_platform = platform};
-    if (find_containerfile(context, file, &path, &err) < 0 || run(path, dump, json, &opts, &err) < 0) {
+    if (cb_cli_find_containerfile(context, file, &path, &err) < 0 || run(path, dump, json, &opts, &err) < 0) {
         cb_error_print(err, stderr);
         return 2; /* every failure of parse is about its input */
     }

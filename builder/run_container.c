@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "builder/progress.h"
 #include "builder/run_private.h"
 #include "builder/userns.h"
 #include "layer/treeclone.h"
@@ -245,7 +246,7 @@ static void pump(int outfd, int errfd, pid_t child, tail_t *tail, cb_buf_t *setu
                 continue;
             }
             if (i == 0) {
-                (void)!write(STDERR_FILENO, buf, (size_t)n);
+                cb_progress_output(buf, (size_t)n);
                 tail_add(tail, buf, (size_t)n);
             } else {
                 cb_buf_add(setup_err, buf, (size_t)n);

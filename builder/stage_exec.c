@@ -8,6 +8,8 @@
 
 #include "builder/build_state.h"
 #include "builder/copy.h"
+#include "builder/last_build.h"
+#include "builder/progress.h"
 #include "cache/blob.h"
 #include "common/log.h"
 #include "common/match.h"
@@ -20,10 +22,11 @@ static const char *stage_label(const cb_build_t *b, size_t stage) {
     return from->name ? from->name : NULL;
 }
 
-static void announce(cb_build_t *b, const cb_instr_t *ins) {
+static void announce(cb_build_t *b, size_t stage, const cb_instr_t *ins) {
     b->step++;
-    cb_info("step", "STEP %u/%u: %s%s", b->step, b->nsteps, ins->from_onbuild ? "ONBUILD " : "",
-            ins->node->original);
+    cb_autofree char *text = cb_xasprintf("%s%s", ins->from_onbuild ? "ONBUILD " : "", ins->node->original);
+    cb_progress_step(stage_label(b, stage), stage, b->step, b->nsteps, text,
+                     ins->kind == CB_INSTR_FROM || cb_step_cacheable(ins));
 }
 
 void cb_stage_history(cb_build_t *b, cb_stage_state_t *st, const cb_instr_t *ins, bool empty) {
@@ -364,6 +367,8 @@ static int run_cached(cb_build_t *b, size_t stage, size_t index, const cb_instr_
     if (cb_step_cache_get(b, stage, ins, key, &hit, err) < 0)
         return -1;
     cb_step_explain(b, stage, index, &inputs, hit);
+    cb_last_build_note(b, stage, ins, hit);
+    cb_progress_cache(hit);
     if (hit) {
         if (ins->kind == CB_INSTR_WORKDIR) /* the config change; the record had the layer */
             free(workdir_config(b, stage, (const cb_instr_value_t *)ins));
@@ -383,16 +388,18 @@ static int run_cached(cb_build_t *b, size_t stage, size_t index, const cb_instr_
 int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err) {
     const cb_stage_t *s = &b->prog->stages[stage];
     const char *label = stage_label(b, stage);
-    announce(b, &s->from->base);
+    announce(b, stage, &s->from->base);
     if (start_stage(b, stage, err) < 0)
         return label ? cb_error_wrap(err, "stage %s", label) : -1;
+    cb_progress_step_end();
     cb_step_key_from(b, stage);
     for (size_t i = 0; i < s->ninstrs; i++) {
         const cb_instr_t *ins = s->instrs[i];
-        announce(b, ins);
+        announce(b, stage, ins);
         if (run_cached(b, stage, i, ins, err) < 0)
             return ins->from_onbuild ? cb_onbuild_error(err, s, ins)
                                      : cb_error_locate(err, ins->file, ins->node->start_line, ins->node->col);
+        cb_progress_step_end();
     }
     b->stages[stage].built = true;
     return 0;

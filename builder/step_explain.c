@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "builder/build_state.h"
+#include "builder/progress.h"
 #include "cache/root.h"
 #include "common/digest.h"
 #include "common/log.h"
@@ -161,7 +162,7 @@ void cb_step_explain(cb_build_t *b, size_t stage, size_t index, const cb_strv_t 
             explain(&was, inputs, &why);
         if (why.len == 0)
             cb_buf_puts(&why, "same inputs as before, but its record or layer is gone");
-        cb_info("cache", "--> Cache miss: %s", cb_buf_str(&why));
+        cb_progress_cache_reason(cb_buf_str(&why));
     }
     if (hit) {
         /* Mostly the inputs kept here already: reading is cheaper than

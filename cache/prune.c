@@ -240,7 +240,7 @@ static void remove_tmp(prune_t *p, const tmp_ent_t *ents, size_t n, int64_t sinc
             continue;
         }
         cb_autoerr cb_error_t *why = NULL;
-        if (cb_rm_rf_at(fd, e->name, &why) < 0) {
+        if (!p->opts->dry_run && cb_rm_rf_at(fd, e->name, &why) < 0) {
             cb_autofree char *msg = cb_error_message(why);
             cb_warn("prune", "could not remove the leftover %s: %s", path, msg);
             continue;
@@ -269,7 +269,7 @@ static void remove_tmp_files(prune_t *p, const char *dir, int depth, int64_t sin
         }
         if (!S_ISREG(st.st_mode) || strstr(name, ".tmp-") == NULL || changed_ns(&st) >= since)
             continue;
-        if (unlinkat(fd, name, 0) < 0) {
+        if (!p->opts->dry_run && unlinkat(fd, name, 0) < 0) {
             if (errno != ENOENT)
                 cb_warn("prune", "could not remove the leftover %s: %s", path, strerror(errno));
             continue;
@@ -495,6 +495,20 @@ static int64_t cache_bytes(const prune_t *p) {
     return n;
 }
 
+static void census(prune_t *p) {
+    cb_prune_report_t *r = p->rep;
+    r->total_blobs = p->nblobs;
+    for (size_t i = 0; i < p->nblobs; i++) {
+        r->total_blob_bytes += p->blobs[i].size;
+        if (p->blobs[i].image_ref) {
+            r->image_blobs++;
+            r->image_blob_bytes += p->blobs[i].size;
+        }
+    }
+    r->total_records = p->nrecs;
+    r->total_cache_bytes = cache_bytes(p);
+}
+
 static void drop_record(prune_t *p, rec_ent_t *r, int64_t *bytes) {
     r->remove = true;
     *bytes -= r->size;
@@ -547,7 +561,7 @@ static int remove_records(prune_t *p, cb_error_t **err) {
         if (!r->remove)
             continue;
         cb_autofree char *path = cb_xasprintf("%s/%s.json", p->root->cache, r->hex);
-        if (unlink(path) < 0) {
+        if (!p->opts->dry_run && unlink(path) < 0) {
             if (errno == ENOENT)
                 continue;
             return cb_error_set(err, errno, "remove the cache record %s", path);
@@ -559,7 +573,7 @@ static int remove_records(prune_t *p, cb_error_t **err) {
         p->rep->bytes += r->size;
     }
     /* The records' removal is on disk before any blob they named goes. */
-    return any ? cb_fsync_dir(p->root->cache, err) : 0;
+    return any && !p->opts->dry_run ? cb_fsync_dir(p->root->cache, err) : 0;
 }
 
 static int sweep_blobs(prune_t *p, cb_error_t **err) {
@@ -575,6 +589,11 @@ static int sweep_blobs(prune_t *p, cb_error_t **err) {
             continue;
         }
         cb_autofree char *path = cb_xasprintf("%s/%s", dir, b->hex);
+        if (p->opts->dry_run) {
+            p->rep->blobs++;
+            p->rep->bytes += b->size;
+            continue;
+        }
         /* Still the file judged above? A build may have published the same
          * digest again since (rename gives a new inode and mtime). */
         struct stat st;
@@ -643,6 +662,7 @@ int cb_prune(const cb_root_t *root, const cb_prune_opts_t *opts, cb_prune_report
     if (rc == 0)
         rc = list_records(&p, err);
     if (rc == 0) {
+        census(&p);
         choose_records(&p);
         rc = remove_records(&p, err);
     }

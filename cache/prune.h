@@ -87,6 +87,7 @@ typedef struct cb_prune_opts {
     int64_t keep_storage; /* --keep-storage, bytes; < 0 when not given */
     int64_t until;        /* --filter until=, nanoseconds; < 0 when not given */
     int64_t now;          /* nanoseconds since the epoch; 0: the clock (tests move it) */
+    bool dry_run;         /* judge and report, remove nothing (`cbuild df`) */
 } cb_prune_opts_t;
 
 typedef struct cb_prune_report {
@@ -100,6 +101,13 @@ typedef struct cb_prune_report {
     int64_t cache_bytes;    /* afterwards: the records and the blobs only they reference */
     char *running_build;    /* the oldest build that may be running, or NULL */
     int64_t running_since;  /* when it started (ns since the epoch) */
+    /* What was there before: */
+    size_t total_blobs;         /* blobs in the store */
+    int64_t total_blob_bytes;
+    size_t image_blobs;         /* of those, what index.json reaches */
+    int64_t image_blob_bytes;
+    size_t total_records;       /* cache records */
+    int64_t total_cache_bytes;  /* records and the blobs only they reference */
 } cb_prune_report_t;
 
 /* Prunes `root` as described above; *rep says what happened. */

@@ -83,3 +83,21 @@ int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t *
         qsort(out->items, out->len, sizeof *out->items, name_cmp);
     return 0;
 }
+
+int cb_write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}

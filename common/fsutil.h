@@ -17,4 +17,7 @@ int cb_rm_rf_at(int dirfd, const char *name, cb_error_t **err);
  * names the directory in errors. */
 int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t **err);
 
+/* Writes all n bytes (retrying short writes and EINTR); -1 with errno set otherwise. */
+int cb_write_all(int fd, const void *buf, size_t n);
+
 #endif

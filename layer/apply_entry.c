@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "layer/upper.h"
@@ -80,20 +81,6 @@ static struct timespec entry_mtime(struct archive_entry *e) {
                              .tv_nsec = archive_entry_mtime_nsec(e)};
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int make_file(cb_applier_t *ap, int dirfd, const char *base, struct archive_entry *e,
                      cb_error_t **err) {
     cb_autoclose int fd =
@@ -109,7 +96,7 @@ static int make_file(cb_applier_t *ap, int dirfd, const char *base, struct archi
         }
         if (n == 0)
             break;
-        if (write_all(fd, ap->buf, (size_t)n) < 0)
+        if (cb_write_all(fd, ap->buf, (size_t)n) < 0)
             return cb_error_set(err, errno, "write");
     }
     if (set_owner_fd(ap, fd, e, err) < 0 || set_xattrs(ap, fd, e, base, err) < 0)

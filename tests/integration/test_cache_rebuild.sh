@@ -60,7 +60,7 @@ all_hit="2:hit 3:hit 5:hit 7:hit 9:hit 11:hit"
 all_miss="2:miss 3:miss 5:miss 7:miss 9:miss 11:miss"
 # markers: the RUN markers the last build printed, "r1 r2 ..." in order.
 markers() {
-    cat "$T/out" "$T/err" | sed -n 's/^marker-\(r[0-9]\)$/\1/p' | sort | paste -sd' ' -
+    cat "$T/out" "$T/err" | sed -n 's/^\(\[[^]]*\] \)\{0,1\}marker-\(r[0-9]\)$/\2/p' | sort | paste -sd' ' -
 }
 hits() { grep -c '^--> Using cache ' "$T/err"; }
 # The manifest digest of a store image, and its layers' "mediaType digest".

@@ -52,7 +52,7 @@ expect 2 "$tmp/nofrom:1:1: RUN before the first FROM" -- -f "$tmp/nofrom"
 expect 2 "$tmp/emptyvol:2:1: VOLUME specified can not be an empty string" -- -f "$tmp/emptyvol"
 expect 2 "$tmp/unknown:2(:[0-9]+)?: .*(unknown|BOGUS|bogus)" -- -f "$tmp/unknown"
 expect 2 "cannot be used together" -- --dump --json -f "$tmp/ok"
-expect 2 "unknown option or missing value: --frob" -- --frob -f "$tmp/ok"
+expect 2 "unknown (or incomplete )?option --frob" -- --frob -f "$tmp/ok"
 expect 2 "at most one CONTEXT" -- a b
 
 # --help and the happy paths exit 0.

@@ -23,6 +23,8 @@ packages=(
     uidmap fuse-overlayfs
     # analysis, benchmarks, terminal checks
     valgrind hyperfine tmux time strace
+    # cbuild graph --format svg, man page rendering checks
+    graphviz man-db groff-base
 )
 
 missing=()

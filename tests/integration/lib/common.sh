@@ -7,6 +7,8 @@ set -u
 T=$(mktemp -d)
 trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 export CBUILD_ROOT=$T/root
+# No test reads the user's cbuild.conf; test_cli_config writes its own here.
+export XDG_CONFIG_HOME=$T/config
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
