@@ -19,6 +19,7 @@ static const cb_command_t commands[] = {
     {"tag", cb_cmd_tag, "give an image in the local store another name"},
     {"rmi", cb_cmd_rmi, "remove image names from the local store"},
     {"prune", cb_cmd_prune, "remove unused build cache, blobs and leftovers from the root"},
+    {"push", cb_cmd_push, "push an image of the local store to a registry"},
     {"parse", cb_cmd_parse, "parse a Containerfile and print its syntax tree or instruction graph"},
 };
 

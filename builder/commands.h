@@ -18,5 +18,6 @@ int cb_cmd_inspect(int argc, char **argv);
 int cb_cmd_tag(int argc, char **argv);
 int cb_cmd_rmi(int argc, char **argv);
 int cb_cmd_prune(int argc, char **argv);
+int cb_cmd_push(int argc, char **argv);
 
 #endif

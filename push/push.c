@@ -1,0 +1,112 @@
+/* Image push (push/push.h). */
+#include "push/push.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "cache/blob.h"
+#include "common/log.h"
+
+#define DEFAULT_JOBS 4
+
+typedef struct blob_jobs {
+    cb_upload_target_t *t;
+    const cb_store_t *store;
+    const cb_oci_descriptor_t *const *blobs;
+    size_t n;
+    atomic_size_t next;
+    atomic_bool failed;
+    pthread_mutex_t lock;
+    cb_error_t *err; /* the first failure */
+} blob_jobs_t;
+
+static void *blob_worker(void *arg) {
+    blob_jobs_t *j = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n || atomic_load(&j->failed))
+            return NULL;
+        cb_error_t *err = NULL;
+        if (cb_upload_blob(j->t, j->store, j->blobs[i], &err) < 0) {
+            atomic_store(&j->failed, true);
+            pthread_mutex_lock(&j->lock);
+            if (!j->err)
+                j->err = err;
+            else
+                cb_error_free(err);
+            pthread_mutex_unlock(&j->lock);
+            return NULL;
+        }
+    }
+}
+
+/* Uploads the blobs, `jobs` at a time; the first failure stops the rest. */
+static int upload_blobs(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *const *blobs,
+                        size_t n, int jobs, cb_error_t **err) {
+    blob_jobs_t j = {.t = t, .store = store, .blobs = blobs, .n = n};
+    pthread_mutex_init(&j.lock, NULL);
+    size_t nthreads = (size_t)(jobs > 0 ? jobs : DEFAULT_JOBS);
+    if (nthreads > n)
+        nthreads = n;
+    pthread_t *threads = cb_xcalloc(nthreads ? nthreads : 1, sizeof(*threads));
+    size_t started = 0;
+    for (; started < nthreads; started++)
+        if (pthread_create(&threads[started], NULL, blob_worker, &j) != 0)
+            break;
+    if (started == 0 && n > 0)
+        blob_worker(&j); /* no thread could start: do the work here */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    pthread_mutex_destroy(&j.lock);
+    if (j.err) {
+        *err = j.err;
+        return -1;
+    }
+    return 0;
+}
+
+static int push_manifest(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *d,
+                         const char *reference, int jobs, cb_error_t **err) {
+    cb_autofree char *raw = NULL;
+    size_t len = 0;
+    if (cb_blob_read_all(store, d->digest, d->size, CB_OCI_MAX_DOC_SIZE, &raw, &len, err) < 0)
+        return cb_error_wrap(err, "pushing %s", d->digest);
+    if (cb_oci_is_index_type(d->media_type)) {
+        cb_autoindex cb_oci_index_t *idx = NULL;
+        if (cb_oci_index_decode(raw, len, d->digest, d->media_type, &idx, err) < 0)
+            return -1;
+        for (size_t i = 0; i < idx->nmanifests; i++)
+            if (push_manifest(t, store, &idx->manifests[i], NULL, jobs, err) < 0)
+                return -1;
+    } else {
+        cb_automanifest cb_oci_manifest_t *m = NULL;
+        if (cb_oci_manifest_decode(raw, len, d->digest, d->media_type, &m, err) < 0)
+            return -1;
+        const cb_oci_descriptor_t **blobs = cb_xcalloc(m->nlayers + 1, sizeof(*blobs));
+        size_t n = 0;
+        blobs[n++] = &m->config;
+        for (size_t i = 0; i < m->nlayers; i++) {
+            bool dup = false;
+            for (size_t k = 0; k < n; k++)
+                dup = dup || strcmp(blobs[k]->digest, m->layers[i].digest) == 0;
+            if (!dup)
+                blobs[n++] = &m->layers[i];
+        }
+        int rc = upload_blobs(t, store, blobs, n, jobs, err);
+        free(blobs);
+        if (rc < 0)
+            return -1;
+    }
+    const char *media_type = d->media_type;
+    if (cb_upload_manifest(t, reference ? reference : d->digest, media_type, raw, len, err) < 0)
+        return -1;
+    cb_debug("push", "%s/%s: manifest %s", t->registry, t->repository, d->digest);
+    return 0;
+}
+
+int cb_push_image(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *d,
+                  const char *reference, int jobs, cb_error_t **err) {
+    return push_manifest(t, store, d, reference, jobs, err);
+}
