@@ -372,7 +372,7 @@ static int setup(attempt_t *a, struct curl_slist *hdrs, char *errbuf, cb_error_t
     } else if (strcmp(rq->method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
     }
-    return cb_http_tls_apply(a->h->tls, e, rq->url, o->tls_verify, err);
+    return cb_http_tls_apply(a->h->tls, e, rq->url, o->tls_verify && !rq->tls_no_verify, err);
 }
 
 /* One attempt; 0 when an HTTP response arrived, < 0 with *err otherwise.

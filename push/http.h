@@ -109,6 +109,8 @@ typedef struct cb_http_request {
     size_t max_body;
 
     bool no_retry;               /* one attempt only (probes that fall back) */
+    bool tls_no_verify;          /* skip certificate checks for this request (a registry
+                                    allowed to be insecure: localhost, --tls-verify=false) */
     const atomic_int *cancel;    /* stop soon when it becomes non-zero */
 } cb_http_request_t;
 
