@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "builder/registry_cli.h"
 
 typedef enum { CB_FORMAT_OCI, CB_FORMAT_DOCKER } cb_image_format_t;
 typedef enum { CB_COMPRESS_GZIP, CB_COMPRESS_ZSTD, CB_COMPRESS_NONE } cb_compression_t;
@@ -47,6 +48,8 @@ typedef struct cb_build_opts {
     unsigned jobs;       /* --jobs: stages at once; 0 = the CPUs we may use */
     bool explain_cache;  /* --explain-cache: say why each step missed */
     bool quiet;
+    cb_pull_policy_t pull;       /* --pull[=missing|always|never] for FROM of a registry image */
+    cb_registry_cli_t registry;  /* --tls-verify, --cert-dir, --creds, --authfile, --default-registry */
 } cb_build_opts_t;
 
 void cb_build_opts_free(cb_build_opts_t *opts);

@@ -20,6 +20,9 @@ static const cb_command_t commands[] = {
     {"rmi", cb_cmd_rmi, "remove image names from the local store"},
     {"prune", cb_cmd_prune, "remove unused build cache, blobs and leftovers from the root"},
     {"push", cb_cmd_push, "push an image of the local store to a registry"},
+    {"pull", cb_cmd_pull, "pull an image from a registry into the local store"},
+    {"login", cb_cmd_login, "check and save credentials for a registry"},
+    {"logout", cb_cmd_logout, "remove a registry's saved credentials"},
     {"parse", cb_cmd_parse, "parse a Containerfile and print its syntax tree or instruction graph"},
 };
 

@@ -28,6 +28,7 @@ enum {
     OPT_EXPLAIN_CACHE,
     OPT_JOBS,
     OPT_SECRET,
+    OPT_PULL,
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +49,8 @@ static const struct option long_opts[] = {
     {"explain-cache", no_argument, NULL, OPT_EXPLAIN_CACHE},
     {"jobs", required_argument, NULL, OPT_JOBS},
     {"secret", required_argument, NULL, OPT_SECRET},
+    {"pull", optional_argument, NULL, OPT_PULL},
+    CB_REGISTRY_CLI_LONGOPTS,
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -78,6 +81,9 @@ static void usage(FILE *out) {
           "      --network MODE        RUN's network: host (default) or none\n"
           "      --secret id=ID,src=FILE|env=VAR\n"
           "                            a secret for RUN --mount=type=secret (never stored)\n"
+          "      --pull[=POLICY]       FROM a registry image: missing (default), always (--pull\n"
+          "                            alone), never\n"
+          CB_REGISTRY_CLI_USAGE
           "  -q, --quiet               print only the image id\n"
           "  -h, --help                this help\n",
           out);
@@ -141,7 +147,19 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
     int c;
     opterr = 0;
     optind = 1;
+    o->registry.tls_verify = true;
     while ((c = getopt_long(argc, argv, "+t:f:o:qh", long_opts, NULL)) != -1) {
+        cb_autoerr cb_error_t *rerr = NULL;
+        int taken = cb_registry_cli_option(&o->registry, c, optarg, &rerr);
+        if (taken == 0 && c == OPT_PULL)
+            taken = optarg ? (cb_pull_policy_parse(optarg, &o->pull, &rerr) < 0 ? -1 : 1)
+                           : (o->pull = CB_PULL_ALWAYS, 1);
+        if (taken < 0) {
+            cb_error_print(rerr, stderr);
+            return 2;
+        }
+        if (taken > 0)
+            continue;
         switch (c) {
         case 't':
             cb_strv_push(&o->tags, optarg);
@@ -174,6 +192,7 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
             break;
         case OPT_PLATFORM:
             free(o->platform);
+    cb_registry_cli_clear(&o->registry);
             o->platform = cb_xstrdup(optarg);
             break;
         case OPT_ROOT:

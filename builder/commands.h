@@ -19,5 +19,8 @@ int cb_cmd_tag(int argc, char **argv);
 int cb_cmd_rmi(int argc, char **argv);
 int cb_cmd_prune(int argc, char **argv);
 int cb_cmd_push(int argc, char **argv);
+int cb_cmd_pull(int argc, char **argv);
+int cb_cmd_login(int argc, char **argv);
+int cb_cmd_logout(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/digest.h"
 #include "common/error.h"
 #include "push/auth.h"
 #include "push/http.h"
