@@ -99,9 +99,20 @@ static int resolve(cb_build_t *b, const char *ref, cb_base_image_t *img, cb_erro
     cb_oci_descriptor_t desc = {0};
     if (b->opts->pull != CB_PULL_ALWAYS && cb_refname_normalize(ref, &name, &lookup) == 0 &&
         cb_index_resolve(b->store, name, &desc, &lookup) == 0) {
-        int rc = load_from_store(b, ref, &desc, img, err);
+        const char *platform = img->platform ? img->platform : b->opts->platform;
+        cb_oci_platform_t want = {0};
+        if (platform ? cb_oci_platform_parse(platform, &want, err) < 0
+                     : (cb_oci_platform_default(&want), false)) {
+            cb_oci_descriptor_clear(&desc);
+            return -1;
+        }
+        /* A name pulled for another platform is not this build's base. */
+        bool usable = !desc.has_platform || cb_oci_platform_match(&want, &desc.platform);
+        cb_oci_platform_clear(&want);
+        int rc = usable ? load_from_store(b, ref, &desc, img, err) : 1;
         cb_oci_descriptor_clear(&desc);
-        return rc;
+        if (rc <= 0)
+            return rc;
     }
     return pull_base(b, ref, img, err);
 }

@@ -108,6 +108,7 @@ typedef struct fetch {
     atomic_size_t next;
     atomic_int cancel;
     atomic_int fetched, present;
+    cb_blob_writer_t **sealed; /* per layer: verified, not yet published */
     pthread_mutex_t lock;
     cb_error_t *err;
 } fetch_t;
@@ -128,7 +129,8 @@ static int blob_restart(void *ctx, cb_error_t **err) {
     return cb_blob_begin(s->store, &s->w, err);
 }
 
-static int fetch_one(fetch_t *f, const cb_oci_descriptor_t *d, cb_error_t **err) {
+static int fetch_one(fetch_t *f, size_t i, cb_error_t **err) {
+    const cb_oci_descriptor_t *d = &f->layers[i];
     if (cb_blob_exists(f->store, d->digest)) {
         f->present++;
         if (!f->quiet)
@@ -143,8 +145,11 @@ static int fetch_one(fetch_t *f, const cb_oci_descriptor_t *d, cb_error_t **err)
         cb_blob_abort(s.w);
         return -1;
     }
-    if (cb_blob_commit(s.w, d->digest, d->size, NULL, NULL, err) < 0)
+    if (cb_blob_seal(s.w, d->digest, d->size, NULL, NULL, err) < 0) {
+        cb_blob_abort(s.w);
         return cb_error_wrap(err, "%s: blob %s", cb_client_name(f->client), d->digest);
+    }
+    f->sealed[i] = s.w;
     f->fetched++;
     if (!f->quiet)
         cb_info("pull", "Copying blob %s done (%lld bytes)", d->digest, (long long)d->size);
@@ -158,7 +163,7 @@ static void *fetch_worker(void *arg) {
         if (i >= f->n || atomic_load(&f->cancel))
             break;
         cb_error_t *e = NULL;
-        if (fetch_one(f, &f->layers[i], &e) < 0) {
+        if (fetch_one(f, i, &e) < 0) {
             pthread_mutex_lock(&f->lock);
             /* The first real failure wins over the "cancelled" of the others. */
             if (!f->err && !(cb_error_root(e)->kind == CB_ERR_INTERRUPTED))
@@ -175,7 +180,7 @@ static void *fetch_worker(void *arg) {
 static int fetch_layers(cb_client_t *c, const cb_store_t *store, const cb_oci_manifest_t *m,
                         const cb_pull_opts_t *o, cb_pull_result_t *out, cb_error_t **err) {
     fetch_t f = {.client = c, .store = store, .layers = m->layers, .n = m->nlayers,
-                 .quiet = o->quiet};
+                 .quiet = o->quiet, .sealed = cb_xcalloc(m->nlayers + 1, sizeof(cb_blob_writer_t *))};
     pthread_mutex_init(&f.lock, NULL);
     size_t jobs = o->jobs > 0 ? (size_t)o->jobs : DEFAULT_JOBS;
     if (jobs > m->nlayers)
@@ -194,11 +199,22 @@ static int fetch_layers(cb_client_t *c, const cb_store_t *store, const cb_oci_ma
     pthread_mutex_destroy(&f.lock);
     out->blobs_fetched += f.fetched;
     out->blobs_present += f.present;
+    /* Every layer verified: publish them all, or none when one failed. */
+    int rc = 0;
+    for (size_t i = 0; i < m->nlayers; i++) {
+        if (!f.sealed[i])
+            continue;
+        if (f.err || rc < 0)
+            cb_blob_abort(f.sealed[i]);
+        else if (cb_blob_commit(f.sealed[i], NULL, -1, NULL, NULL, err) < 0)
+            rc = -1;
+    }
+    free(f.sealed);
     if (f.err) {
         *err = f.err;
         return -1;
     }
-    return 0;
+    return rc;
 }
 
 static int fetch_doc(cb_client_t *c, const cb_oci_descriptor_t *d, char **data, size_t *len,
@@ -255,21 +271,20 @@ static int pull_from(const cb_store_t *store, const cb_ref_t *r, const cb_pull_o
         if (k < 0)
             goto out;
         const cb_oci_descriptor_t *d = &idx->manifests[k];
-        /* The index is kept as served, so a pull by its digest finds it. */
-        if (depth == 0 && !cb_blob_exists(store, cur.digest) &&
-            cb_blob_put(store, cur.data, cur.len, NULL, err) < 0)
-            goto out;
+        if (depth == 0)
+            top = cur; /* kept (as served) once the image is in */
+        else
+            cb_manifest_blob_clear(&cur);
+        cur = (cb_manifest_blob_t){0};
         cb_manifest_blob_t next = {0};
         if (cb_client_get_manifest(c, d->digest, &next, err) < 0)
             goto out;
-        if (strcmp(next.media_type, d->media_type) != 0 && !cb_oci_is_index_type(d->media_type) &&
-            !cb_oci_is_manifest_type(next.media_type)) {
+        if (strcmp(next.media_type, d->media_type) != 0) {
             cb_error_kind_set(err, CB_ERR_INPUT, "%s: %s is a %s, the index said %s", refstr,
                               d->digest, next.media_type, d->media_type);
             cb_manifest_blob_clear(&next);
             goto out;
         }
-        cb_manifest_blob_clear(&cur);
         cur = next;
         by_platform = true;
     }
@@ -311,8 +326,11 @@ static int pull_from(const cb_store_t *store, const cb_ref_t *r, const cb_pull_o
     /* Every layer is in: now the documents, and last the name. */
     if (!have_config && cb_blob_put(store, cdata, clen, NULL, err) < 0)
         goto out;
-    char got[CB_DIGEST_STR_LEN + 1];
-    if (cb_blob_put(store, cur.data, cur.len, got, err) < 0)
+    if (cb_blob_put(store, cur.data, cur.len, NULL, err) < 0)
+        goto out;
+    /* The index too, so a pull by its digest finds it. */
+    if (top.data && !cb_blob_exists(store, top.digest) &&
+        cb_blob_put(store, top.data, top.len, NULL, err) < 0)
         goto out;
     cb_oci_descriptor_t *d = &out->manifest;
     d->media_type = cb_xstrdup(m->media_type);
