@@ -50,6 +50,8 @@ typedef struct cb_build_opts {
     bool quiet;
     cb_pull_policy_t pull;       /* --pull[=missing|always|never] for FROM of a registry image */
     cb_registry_cli_t registry;  /* --tls-verify, --cert-dir, --creds, --authfile, --default-registry */
+    bool push;           /* --push: push the result to every -t name */
+    char *digestfile;    /* --digestfile: the pushed manifest's digest */
 } cb_build_opts_t;
 
 void cb_build_opts_free(cb_build_opts_t *opts);

@@ -9,6 +9,7 @@
 
 #include "builder/build.h"
 #include "builder/cli.h"
+#include "builder/cmd_push.h"
 #include "builder/commands.h"
 #include "builder/userns.h"
 #include "cache/root.h"
@@ -29,6 +30,8 @@ enum {
     OPT_JOBS,
     OPT_SECRET,
     OPT_PULL,
+    OPT_PUSH,
+    OPT_DIGESTFILE,
 };
 
 static const struct option long_opts[] = {
@@ -49,6 +52,8 @@ static const struct option long_opts[] = {
     {"explain-cache", no_argument, NULL, OPT_EXPLAIN_CACHE},
     {"jobs", required_argument, NULL, OPT_JOBS},
     {"secret", required_argument, NULL, OPT_SECRET},
+    {"push", no_argument, NULL, OPT_PUSH},
+    {"digestfile", required_argument, NULL, OPT_DIGESTFILE},
     {"pull", optional_argument, NULL, OPT_PULL},
     CB_REGISTRY_CLI_LONGOPTS,
     {"quiet", no_argument, NULL, 'q'},
@@ -75,6 +80,8 @@ static void usage(FILE *out) {
           "  -o, --output type=T,dest=P   also write the image: T = oci, oci-archive, docker-archive,\n"
           "                            or local (the root file system); a plain P means local\n"
           "      --iidfile FILE        write the image id (config digest) to FILE\n"
+          "      --push                push the image to every -t name (a registry reference)\n"
+          "      --digestfile FILE     with --push: write the pushed manifest's digest to FILE\n"
           "      --no-cache            do not use cached steps\n"
           "      --explain-cache       say for each rebuilt step what changed\n"
           "      --jobs N              stages built at the same time (default: the CPUs)\n"
@@ -267,6 +274,13 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
         case OPT_NO_CACHE:
             o->no_cache = true;
             break;
+        case OPT_PUSH:
+            o->push = true;
+            break;
+        case OPT_DIGESTFILE:
+            free(o->digestfile);
+            o->digestfile = cb_xstrdup(optarg);
+            break;
         case 'q':
             o->quiet = true;
             break;
@@ -283,6 +297,14 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
         return 2;
     }
     o->context = cb_xstrdup(optind < argc ? argv[optind] : ".");
+    if (o->push && o->tags.len == 0) {
+        fprintf(stderr, "cbuild build: --push needs a -t REGISTRY/NAME[:TAG] to push to\n");
+        return 2;
+    }
+    if (o->digestfile && !o->push) {
+        fprintf(stderr, "cbuild build: --digestfile goes with --push\n");
+        return 2;
+    }
     if (!o->has_timestamp) {
         const char *sde = getenv("SOURCE_DATE_EPOCH");
         if (sde && *sde) {
@@ -306,11 +328,27 @@ void cb_build_opts_free(cb_build_opts_t *o) {
     free(o->platform);
     free(o->root);
     free(o->iidfile);
+    free(o->digestfile);
     free(o->network);
     cb_strv_free(&o->secrets);
     for (size_t i = 0; i < o->noutputs; i++)
         free(o->outputs[i].dest);
     free(o->outputs);
+}
+
+/* --push: the built image to each -t name, after the build is in the store. */
+static int push_tags(const cb_build_opts_t *o, const char *digest, cb_error_t **err) {
+    cb_autoroot cb_root_t *root = NULL;
+    cb_autostore cb_store_t *store = NULL;
+    if (cb_cli_open_store(o->root, &root, &store, err) < 0)
+        return -1;
+    cb_push_cli_opts_t po = {.registry = &o->registry, .digestfile = o->digestfile};
+    for (size_t i = 0; i < o->tags.len; i++) {
+        cb_autofree char *pushed = NULL;
+        if (cb_push_cli_run(root, store, digest, o->tags.items[i], &po, &pushed, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 int cb_cmd_build(int argc, char **argv) {
@@ -329,7 +367,8 @@ int cb_cmd_build(int argc, char **argv) {
         cb_build_opts_free(&opts);
         return cb_error_exit_code(err);
     }
-    if (cb_userns_enter(&err) < 0 || cb_build_run(&opts, &digest, &err) < 0) {
+    if (cb_userns_enter(&err) < 0 || cb_build_run(&opts, &digest, &err) < 0 ||
+        (opts.push && push_tags(&opts, digest, &err) < 0)) {
         cb_error_print(err, stderr);
         rc = cb_error_exit_code(err);
     } else {

@@ -5,19 +5,16 @@
 
 #include <stdbool.h>
 
+#include "builder/registry_cli.h"
 #include "cache/root.h"
 #include "cache/store.h"
 #include "common/error.h"
 
 typedef struct cb_push_cli_opts {
-    const char *creds;      /* --creds USER[:PASSWORD] */
-    const char *cert_dir;   /* --cert-dir DIR: CA files for the registry */
-    bool tls_verify;        /* --tls-verify (default true) */
-    const char *digestfile; /* --digestfile F: the pushed manifest's digest */
-    int jobs;               /* blobs at once; 0: the default */
+    const cb_registry_cli_t *registry; /* --tls-verify, --cert-dir, --creds, --authfile, ... */
+    const char *digestfile;            /* --digestfile F: the pushed manifest's digest */
+    int jobs;                          /* blobs at once; 0: the default */
 } cb_push_cli_opts_t;
-
-#define CB_PUSH_CLI_OPTS_INIT {.tls_verify = true}
 
 /* Pushes the store image named `image` (name, ID or digest) to `dest`
  * ("docker://REF" or "REF"); *digest gets the manifest digest (caller frees). */

@@ -94,6 +94,17 @@ static int push_manifest(cb_upload_target_t *t, const cb_store_t *store, const c
             if (!dup)
                 blobs[n++] = &m->layers[i];
         }
+        /* The token must cover every repository a blob is mounted from before
+         * the blobs move in parallel. */
+        cb_autostrv cb_strv_t scopes = CB_STRV_INIT;
+        for (size_t i = 0; i < n; i++) {
+            cb_autofree char *from = cb_upload_mount_source(t, blobs[i]);
+            cb_autofree char *scope = from ? cb_xasprintf("repository:%s:pull", from) : NULL;
+            if (scope && !cb_strv_contains(&scopes, scope)) {
+                t->add_scope(t->request_ctx, scope);
+                cb_strv_push(&scopes, scope);
+            }
+        }
         int rc = upload_blobs(t, store, blobs, n, jobs, err);
         free(blobs);
         if (rc < 0)

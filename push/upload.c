@@ -93,7 +93,7 @@ static int session_open(session_t *s, const char *from, bool *done, cb_error_t *
     }
     cb_http_request_t rq = CB_HTTP_REQUEST("POST", url);
     cb_autoresponse cb_http_response_t rs = CB_HTTP_RESPONSE_INIT;
-    if (t->request(t->request_ctx, from, &rq, &rs, err) < 0)
+    if (t->request(t->request_ctx, &rq, &rs, err) < 0)
         return cb_error_wrap(err, "%s: starting the upload of %s", t->repository, s->d->digest);
     if (from && rs.status == 201) {
         *done = true;
@@ -112,7 +112,7 @@ static int session_status(session_t *s, cb_error_t **err) {
     cb_upload_target_t *t = s->t;
     cb_http_request_t rq = CB_HTTP_REQUEST("GET", s->url);
     cb_autoresponse cb_http_response_t rs = CB_HTTP_RESPONSE_INIT;
-    if (t->request(t->request_ctx, NULL, &rq, &rs, err) < 0)
+    if (t->request(t->request_ctx, &rq, &rs, err) < 0)
         return -1;
     if (rs.status != 204 && rs.status != 200)
         return 1;
@@ -153,7 +153,7 @@ static int send_part(session_t *s, int fd, bool final, int64_t n, cb_http_respon
     }
     cb_autoerr cb_error_t *herr = NULL;
     atomic_fetch_add(&t->stats.bytes, (uint64_t)n);
-    if (t->request(t->request_ctx, NULL, &rq, rs, &herr) < 0) {
+    if (t->request(t->request_ctx, &rq, rs, &herr) < 0) {
         cb_debug("push", "%s %s: %s", rq.method, s->d->digest, herr->msg);
         return 1;
     }
@@ -202,6 +202,7 @@ static int session_send(session_t *s, int fd, cb_error_t **err) {
         if (rc == 0) {
             if (final)
                 return 0;
+            failures = 0; /* the budget is for failures in a row, without progress */
             continue;
         }
         if (++failures > attempts) {
@@ -229,6 +230,14 @@ static int session_send(session_t *s, int fd, cb_error_t **err) {
     }
 }
 
+char *cb_upload_mount_source(const cb_upload_target_t *t, const cb_oci_descriptor_t *d) {
+    if (!t->root_dir || !t->add_scope)
+        return NULL;
+    cb_autostrv cb_strv_t from = CB_STRV_INIT;
+    cb_blob_sources_on(t->root_dir, d->digest, t->registry, t->repository, &from);
+    return from.len ? cb_xstrdup(from.items[0]) : NULL;
+}
+
 /* Mounts or uploads a blob the repository lacks. */
 static int send_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *d,
                      cb_error_t **err) {
@@ -242,13 +251,11 @@ static int send_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oc
                                  d->digest, (long long)sb.st_size, (long long)d->size);
     session_t s = {.t = t, .d = d};
     bool done = false;
-    cb_autostrv cb_strv_t from = CB_STRV_INIT;
-    if (t->root_dir)
-        cb_blob_sources_on(t->root_dir, d->digest, t->registry, t->repository, &from);
-    if (from.len > 0) {
+    cb_autofree char *from = cb_upload_mount_source(t, d);
+    if (from) {
         cb_autoerr cb_error_t *merr = NULL;
-        if (session_open(&s, from.items[0], &done, &merr) < 0) {
-            cb_debug("push", "mount of %s from %s: %s", d->digest, from.items[0], merr->msg);
+        if (session_open(&s, from, &done, &merr) < 0) {
+            cb_debug("push", "mount of %s from %s: %s", d->digest, from, merr->msg);
         } else if (done) {
             atomic_fetch_add(&t->stats.mounted, 1);
             return 0;
@@ -270,7 +277,7 @@ int cb_upload_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_
     cb_autofree char *head_url = cb_xasprintf("%s/v2/%s/blobs/%s", t->base_url, t->repository, d->digest);
     cb_http_request_t hq = CB_HTTP_REQUEST("HEAD", head_url);
     cb_autoresponse cb_http_response_t hs = CB_HTTP_RESPONSE_INIT;
-    if (t->request(t->request_ctx, NULL, &hq, &hs, err) < 0)
+    if (t->request(t->request_ctx, &hq, &hs, err) < 0)
         return cb_error_wrap(err, "%s: checking for %s", t->repository, d->digest);
     if (hs.status == 200) {
         atomic_fetch_add(&t->stats.skipped, 1);
@@ -297,7 +304,7 @@ int cb_upload_manifest(cb_upload_target_t *t, const char *reference, const char 
     rq.body = bytes;
     rq.body_len = len;
     cb_autoresponse cb_http_response_t rs = CB_HTTP_RESPONSE_INIT;
-    if (t->request(t->request_ctx, NULL, &rq, &rs, err) < 0)
+    if (t->request(t->request_ctx, &rq, &rs, err) < 0)
         return cb_error_wrap(err, "%s: putting the manifest %s", t->repository, reference);
     if (rs.status != 201 && rs.status != 200)
         return cb_registry_fail(err, &rs, "%s: putting the manifest %s", t->repository, reference);

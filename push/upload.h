@@ -16,7 +16,7 @@
  * no longer knows the session (distribution 2.8 refuses a URL whose state is
  * older than the data it holds, which happens when the answer to a PATCH was
  * lost) gets a new session and the blob starts over. Up to `attempts`
- * recoveries per blob.
+ * failures in a row (a part that goes through starts the count again).
  *
  * A manifest goes last, as the caller's bytes (its digest does not change);
  * the registry's Docker-Content-Digest must agree.
@@ -36,10 +36,13 @@
 #include "common/error.h"
 #include "push/http.h"
 
-/* Sends req with the repository's credentials (a token for pull,push on the
- * repository, and pull on mount_from when not NULL), answering challenges. */
-typedef int (*cb_upload_do_fn)(void *ctx, const char *mount_from, const cb_http_request_t *req,
-                               cb_http_response_t *resp, cb_error_t **err);
+/* Sends req (a full URL) with the repository's credentials, answering
+ * challenges (push/client.h's cb_client_request). */
+typedef int (*cb_upload_do_fn)(void *ctx, const cb_http_request_t *req, cb_http_response_t *resp,
+                               cb_error_t **err);
+/* Widens the session's token scope ("repository:OTHER:pull" for a mount).
+ * Called before any blob moves, from one thread. */
+typedef void (*cb_upload_scope_fn)(void *ctx, const char *scope);
 
 /* Measured on loopback against distribution 2.8 (tests/bench/bench_registry.sh):
  * a PATCH costs a round trip and a registry-side state update, so fewer,
@@ -62,6 +65,7 @@ typedef struct cb_upload_target {
     const char *registry;   /* host[:port], for the blob source records */
     const char *repository; /* "team/app" */
     cb_upload_do_fn request;
+    cb_upload_scope_fn add_scope; /* NULL: mounts are not tried */
     void *request_ctx;
     const char *root_dir;   /* ROOT for blob source records; NULL: none kept */
     int64_t mono_max;       /* 0: CB_UPLOAD_MONO_MAX_DEFAULT */
@@ -69,6 +73,9 @@ typedef struct cb_upload_target {
     int attempts;           /* recoveries per blob; 0: 6 */
     cb_upload_stats_t stats;
 } cb_upload_target_t;
+
+/* The repository a blob can be mounted from, or NULL (caller frees). */
+char *cb_upload_mount_source(const cb_upload_target_t *t, const cb_oci_descriptor_t *d);
 
 /* Makes sure the repository has the blob the descriptor names, from the store. */
 int cb_upload_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *d,

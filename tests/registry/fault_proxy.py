@@ -94,7 +94,8 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in extra:
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a body after a HEAD answer would poison the connection
+            self.wfile.write(data)
 
     def read_body(self, limit=None):
         """The request body (Content-Length or chunked); at most limit bytes when given."""

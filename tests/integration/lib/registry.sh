@@ -184,7 +184,7 @@ fault_config() {
     curl -sf -X POST "http://$REG_FAULT/_fault/config?$q" >/dev/null
 }
 
-# fault_stats [JQ-FILTER]: the proxy's counters (JSON), or one value of them.
+# fault_stats [JQ-ARGS...]: the proxy's counters (JSON), or what jq makes of them.
 fault_stats() {
-    curl -sf "http://$REG_FAULT/_fault/stats" | jq -r "${1:-.}"
+    curl -sf "http://$REG_FAULT/_fault/stats" | jq -r "${@:-.}"
 }
