@@ -52,6 +52,9 @@ typedef struct cb_build_opts {
     cb_registry_cli_t registry;  /* --tls-verify, --cert-dir, --creds, --authfile, --default-registry */
     bool push;           /* --push: push the result to every -t name */
     char *digestfile;    /* --digestfile: the pushed manifest's digest */
+    char *cache_to;      /* --cache-to REF: the build's cache records to a registry */
+    cb_strv_t cache_from; /* --cache-from REF: remote caches consulted on a local miss */
+    char *cache_keys;    /* with --cache-to: where steps note their keys (set by the CLI) */
 } cb_build_opts_t;
 
 void cb_build_opts_free(cb_build_opts_t *opts);

@@ -10,6 +10,7 @@
 #include "builder/build.h"
 #include "builder/cli.h"
 #include "builder/cmd_push.h"
+#include "builder/step_remote_cache.h"
 #include "builder/commands.h"
 #include "builder/userns.h"
 #include "cache/root.h"
@@ -32,6 +33,8 @@ enum {
     OPT_PULL,
     OPT_PUSH,
     OPT_DIGESTFILE,
+    OPT_CACHE_TO,
+    OPT_CACHE_FROM,
 };
 
 static const struct option long_opts[] = {
@@ -54,6 +57,8 @@ static const struct option long_opts[] = {
     {"secret", required_argument, NULL, OPT_SECRET},
     {"push", no_argument, NULL, OPT_PUSH},
     {"digestfile", required_argument, NULL, OPT_DIGESTFILE},
+    {"cache-to", required_argument, NULL, OPT_CACHE_TO},
+    {"cache-from", required_argument, NULL, OPT_CACHE_FROM},
     {"pull", optional_argument, NULL, OPT_PULL},
     CB_REGISTRY_CLI_LONGOPTS,
     {"quiet", no_argument, NULL, 'q'},
@@ -82,6 +87,8 @@ static void usage(FILE *out) {
           "      --iidfile FILE        write the image id (config digest) to FILE\n"
           "      --push                push the image to every -t name (a registry reference)\n"
           "      --digestfile FILE     with --push: write the pushed manifest's digest to FILE\n"
+          "      --cache-to REF        push the build's cache records to a registry (an OCI artifact)\n"
+          "      --cache-from REF      on a local cache miss, look in this registry cache (repeatable)\n"
           "      --no-cache            do not use cached steps\n"
           "      --explain-cache       say for each rebuilt step what changed\n"
           "      --jobs N              stages built at the same time (default: the CPUs)\n"
@@ -104,6 +111,12 @@ static int parse_int64(const char *s, int64_t *out) {
         return -1;
     *out = v;
     return 0;
+}
+
+/* --cache-to/--cache-from take REF, or BuildKit's "type=registry,ref=REF". */
+static const char *cache_ref(const char *arg) {
+    const char *r = strstr(arg, "ref=");
+    return cb_str_has_prefix(arg, "type=registry,") && r ? r + 4 : arg;
 }
 
 static int parse_output(const char *spec, cb_build_opts_t *o) {
@@ -279,7 +292,17 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
             break;
         case OPT_DIGESTFILE:
             free(o->digestfile);
+    free(o->cache_to);
+    cb_strv_free(&o->cache_from);
+    free(o->cache_keys);
             o->digestfile = cb_xstrdup(optarg);
+            break;
+        case OPT_CACHE_TO:
+            free(o->cache_to);
+            o->cache_to = cb_xstrdup(cache_ref(optarg));
+            break;
+        case OPT_CACHE_FROM:
+            cb_strv_push(&o->cache_from, cache_ref(optarg));
             break;
         case 'q':
             o->quiet = true;
@@ -351,6 +374,19 @@ static int push_tags(const cb_build_opts_t *o, const char *digest, cb_error_t **
     return 0;
 }
 
+/* --cache-to: the file the build's steps note their keys in (removed after). */
+static int cache_keys_file(cb_build_opts_t *o, cb_error_t **err) {
+    cb_autoroot cb_root_t *root = NULL;
+    if (cb_root_open(o->root, &root, err) < 0)
+        return -1;
+    o->cache_keys = cb_xasprintf("%s/cache-keys-XXXXXX", root->tmp);
+    int fd = mkstemp(o->cache_keys);
+    if (fd < 0)
+        return cb_error_set(err, errno, "--cache-to: %s", o->cache_keys);
+    close(fd);
+    return 0;
+}
+
 int cb_cmd_build(int argc, char **argv) {
     cb_build_opts_t opts = {0};
     int rc = parse_args(argc, argv, &opts);
@@ -367,13 +403,16 @@ int cb_cmd_build(int argc, char **argv) {
         cb_build_opts_free(&opts);
         return cb_error_exit_code(err);
     }
-    if (cb_userns_enter(&err) < 0 || cb_build_run(&opts, &digest, &err) < 0 ||
-        (opts.push && push_tags(&opts, digest, &err) < 0)) {
+    if (cb_userns_enter(&err) < 0 || (opts.cache_to && cache_keys_file(&opts, &err) < 0) ||
+        cb_build_run(&opts, &digest, &err) < 0 || (opts.push && push_tags(&opts, digest, &err) < 0) ||
+        (opts.cache_to && cb_remote_cache_export(&opts, opts.cache_keys, &err) < 0)) {
         cb_error_print(err, stderr);
         rc = cb_error_exit_code(err);
     } else {
         rc = 0;
     }
+    if (opts.cache_keys)
+        unlink(opts.cache_keys);
     cb_build_opts_free(&opts);
     return rc;
 }

@@ -36,17 +36,27 @@ static void client_scope(void *ctx, const char *scope) {
 
 int cb_push_cli_run(const cb_root_t *root, const cb_store_t *store, const char *image, const char *dest,
                     const cb_push_cli_opts_t *o, char **digest, cb_error_t **err) {
+    cb_oci_descriptor_t d = {0};
+    int rc = cb_images_find(store, image, &d, err);
+    if (rc == 0)
+        rc = cb_push_cli_desc(root, store, &d, dest, o, digest, err);
+    cb_oci_descriptor_clear(&d);
+    return rc;
+}
+
+int cb_push_cli_desc(const cb_root_t *root, const cb_store_t *store, const cb_oci_descriptor_t *image,
+                     const char *dest, const cb_push_cli_opts_t *o, char **digest, cb_error_t **err) {
     if (cb_str_has_prefix(dest, "docker://"))
         dest += strlen("docker://");
     cb_autoref cb_ref_t ref = {0};
     if (cb_ref_parse(dest, o->registry->default_registry, &ref, err) < 0)
         return -1;
-    cb_oci_descriptor_t d = {0};
+    const cb_oci_descriptor_t d = *image;
     cb_http_t *http = NULL;
     cb_client_t *client = NULL;
     cb_autofree char *refstr = cb_ref_string(&ref);
     int rc = -1;
-    if (cb_images_find(store, image, &d, err) < 0 || cb_registry_cli_http(o->registry, &http, err) < 0)
+    if (cb_registry_cli_http(o->registry, &http, err) < 0)
         goto out;
     cb_client_opts_t co = cb_registry_cli_client(o->registry, http);
     if (cb_client_open(&co, &ref, "pull,push", &client, err) < 0)
@@ -87,7 +97,6 @@ out:
         cb_error_wrap(err, "push %s", refstr);
     cb_client_free(client);
     cb_http_free(http);
-    cb_oci_descriptor_clear(&d);
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "builder/registry_cli.h"
+#include "cache/oci.h"
 #include "cache/root.h"
 #include "cache/store.h"
 #include "common/error.h"
@@ -20,5 +21,10 @@ typedef struct cb_push_cli_opts {
  * ("docker://REF" or "REF"); *digest gets the manifest digest (caller frees). */
 int cb_push_cli_run(const cb_root_t *root, const cb_store_t *store, const char *image, const char *dest,
                     const cb_push_cli_opts_t *o, char **digest, cb_error_t **err);
+
+/* The same for a manifest or index of the store given by descriptor (it
+ * need not be named in index.json). */
+int cb_push_cli_desc(const cb_root_t *root, const cb_store_t *store, const cb_oci_descriptor_t *image,
+                     const char *dest, const cb_push_cli_opts_t *o, char **digest, cb_error_t **err);
 
 #endif

@@ -81,18 +81,31 @@ static int push_manifest(cb_upload_target_t *t, const cb_store_t *store, const c
             if (push_manifest(t, store, &idx->manifests[i], NULL, jobs, err) < 0)
                 return -1;
     } else {
-        cb_automanifest cb_oci_manifest_t *m = NULL;
-        if (cb_oci_manifest_decode(raw, len, d->digest, d->media_type, &m, err) < 0)
+        /* Read generically (config and layers as descriptors), so that
+         * artifacts such as the remote build cache's entries push too. */
+        cb_autojson json_t *doc = NULL;
+        if (cb_oci_json_parse(raw, len, d->digest, &doc, err) < 0)
             return -1;
-        const cb_oci_descriptor_t **blobs = cb_xcalloc(m->nlayers + 1, sizeof(*blobs));
-        size_t n = 0;
-        blobs[n++] = &m->config;
-        for (size_t i = 0; i < m->nlayers; i++) {
+        json_t *layers = json_object_get(doc, "layers");
+        size_t nl = json_is_array(layers) ? json_array_size(layers) : 0;
+        cb_oci_descriptor_t *descs = cb_xcalloc(nl + 1, sizeof(*descs));
+        const cb_oci_descriptor_t **blobs = cb_xcalloc(nl + 1, sizeof(*blobs));
+        size_t n = 0, ndescs = 0;
+        int rc = cb_oci_descriptor_decode(json_object_get(doc, "config"), "config", &descs[ndescs++], err);
+        for (size_t i = 0; i < nl && rc == 0; i++) {
+            cb_autofree char *what = cb_xasprintf("layer %zu", i + 1);
+            rc = cb_oci_descriptor_decode(json_array_get(layers, i), what, &descs[ndescs++], err);
+        }
+        for (size_t i = 0; i < ndescs && rc == 0; i++) {
             bool dup = false;
             for (size_t k = 0; k < n; k++)
-                dup = dup || strcmp(blobs[k]->digest, m->layers[i].digest) == 0;
+                dup = dup || strcmp(blobs[k]->digest, descs[i].digest) == 0;
             if (!dup)
-                blobs[n++] = &m->layers[i];
+                blobs[n++] = &descs[i];
+        }
+        if (rc < 0) {
+            n = 0;
+            cb_error_wrap(err, "manifest %s", d->digest);
         }
         /* The token must cover every repository a blob is mounted from before
          * the blobs move in parallel. */
@@ -105,7 +118,11 @@ static int push_manifest(cb_upload_target_t *t, const cb_store_t *store, const c
                 cb_strv_push(&scopes, scope);
             }
         }
-        int rc = upload_blobs(t, store, blobs, n, jobs, err);
+        if (rc == 0)
+            rc = upload_blobs(t, store, blobs, n, jobs, err);
+        for (size_t i = 0; i < ndescs; i++)
+            cb_oci_descriptor_clear(&descs[i]);
+        free(descs);
         free(blobs);
         if (rc < 0)
             return -1;
