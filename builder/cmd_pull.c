@@ -27,6 +27,49 @@ static const char pull_usage[] =
     "      --root DIR            the cbuild root\n"
     "  -q, --quiet               no progress lines\n" CB_REGISTRY_CLI_USAGE;
 
+static int run_pull(const cb_registry_cli_t *reg, const char *root_opt, const char *platform,
+                    bool quiet, const char *ref) {
+    cb_autoerr cb_error_t *err = NULL;
+    cb_autoroot cb_root_t *root = NULL;
+    cb_autostore cb_store_t *store = NULL;
+    cb_autohttp cb_http_t *http = NULL;
+    cb_oci_platform_t want = {0};
+    cb_pull_result_t res = {0};
+    int rc = 0;
+    if (cb_str_has_prefix(ref, "docker://"))
+        ref += strlen("docker://");
+    if (quiet)
+        cb_log_set_quiet(1);
+    if ((platform && cb_oci_platform_parse(platform, &want, &err) < 0) ||
+        cb_cli_open_store(root_opt, &root, &store, &err) < 0 ||
+        cb_registry_cli_http(reg, &http, &err) < 0) {
+        rc = cb_cli_fail(err);
+        goto out;
+    }
+    cb_pull_opts_t po = {
+        .client = cb_registry_cli_client(reg, http),
+        .platform = platform ? &want : NULL,
+        .default_registry = reg->default_registry,
+        .policy = CB_PULL_ALWAYS,
+        .quiet = quiet,
+        .root_dir = root->path,
+    };
+    if (cb_pull(store, ref, &po, &res, &err) < 0) {
+        rc = cb_cli_fail(err);
+        goto out;
+    }
+    uint64_t received = 0;
+    cb_http_stats(http, NULL, &received);
+    cb_info("pull", "%s: %d blobs fetched, %d already present, %llu bytes received",
+            res.name ? res.name : res.manifest.digest, res.blobs_fetched, res.blobs_present,
+            (unsigned long long)received);
+    printf("%s\n", res.manifest.digest);
+out:
+    cb_pull_result_clear(&res);
+    cb_oci_platform_clear(&want);
+    return rc;
+}
+
 int cb_cmd_pull(int argc, char **argv) {
     cb_autoerr cb_error_t *err = NULL;
     cb_registry_cli_t reg = CB_REGISTRY_CLI_INIT;
@@ -66,43 +109,7 @@ int cb_cmd_pull(int argc, char **argv) {
         rc = 2;
         goto out;
     }
-    const char *ref = argv[optind];
-    if (cb_str_has_prefix(ref, "docker://"))
-        ref += strlen("docker://");
-    cb_autoroot cb_root_t *root = NULL;
-    cb_autostore cb_store_t *store = NULL;
-    cb_autohttp cb_http_t *http = NULL;
-    cb_oci_platform_t want = {0};
-    cb_pull_result_t res = {0};
-    if (quiet)
-        cb_log_set_quiet(1);
-    if ((platform && cb_oci_platform_parse(platform, &want, &err) < 0) ||
-        cb_cli_open_store(root_opt, &root, &store, &err) < 0 ||
-        cb_registry_cli_http(&reg, &http, &err) < 0) {
-        rc = cb_cli_fail(err);
-        cb_oci_platform_clear(&want);
-        goto out;
-    }
-    cb_pull_opts_t po = {
-        .client = cb_registry_cli_client(&reg, http),
-        .platform = platform ? &want : NULL,
-        .default_registry = reg.default_registry,
-        .policy = CB_PULL_ALWAYS,
-        .quiet = quiet,
-        .root_dir = root->path,
-    };
-    if (cb_pull(store, ref, &po, &res, &err) < 0) {
-        rc = cb_cli_fail(err);
-    } else {
-        uint64_t received = 0;
-        cb_http_stats(http, NULL, &received);
-        cb_info("pull", "%s: %d blobs fetched, %d already present, %llu bytes received",
-                res.name ? res.name : res.manifest.digest, res.blobs_fetched, res.blobs_present,
-                (unsigned long long)received);
-        printf("%s\n", res.manifest.digest);
-    }
-    cb_pull_result_clear(&res);
-    cb_oci_platform_clear(&want);
+    rc = run_pull(&reg, root_opt, platform, quiet, argv[optind]);
 out:
     cb_registry_cli_clear(&reg);
     return rc;

@@ -44,6 +44,15 @@ cb_ok "pull docker:// by digest" pull -q "docker://$R/lib/bb@$want"
 eq "by-digest pull" "$(cat "$T/out")" "$want"
 eq "no blob fetched for a known digest" "$(blob_gets)" "$before"
 
+# --- through a proxy that drops connections and answers 500 and 429 ---------------------
+registry_fault "$R" 5 0 || exit 1
+fault_config seed=4 rate=0.5 modes=drop,500,429
+CBUILD_ROOT=$T/rootf cb_ok "pull through faults" pull -q "$REG_FAULT/lib/bb:1"
+eq "digest through faults" "$(cat "$T/out")" "$want"
+nf=$(fault_stats '[.faults[]] | add')
+[ "$nf" -gt 0 ] && ok || bad "the proxy injected no fault: $(fault_stats)"
+echo "faults injected during the pull: $(fault_stats -c .faults)"
+
 # --- FROM a registry image, and --pull ----------------------------------------------
 mkdir -p "$T/ctx"
 echo hello >"$T/ctx/f"
@@ -100,11 +109,9 @@ for arch, variant in (("arm64", "v8"), ("amd64", None), ("s390x", None)):
     if variant:
         p["variant"] = variant
     entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mn, "platform": p})
-    print(arch, md)
 ixd, ixn = put({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
 json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": ixd, "size": ixn,
            "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}, open(os.path.join(dst, "index.json"), "w"))
-print("index", ixd)
 PY
 [ -s "$T/multi/index.json" ] || bad "multi-arch fixture"
 python3 - "$T/multi" >"$T/multi.digests" <<'PY'
