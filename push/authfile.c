@@ -29,6 +29,22 @@ static bool key_matches(const char *key, const char *registry) {
     return false;
 }
 
+/* Removes every entry naming the registry (one registry may be spelled
+ * several ways); true when there was one. */
+static bool drop_entries(json_t *auths, const char *registry) {
+    const char *key;
+    json_t *v;
+    void *tmp;
+    bool found = false;
+    json_object_foreach_safe(auths, tmp, key, v) {
+        if (key_matches(key, registry)) {
+            json_object_del(auths, key);
+            found = true;
+        }
+    }
+    return found;
+}
+
 /* Reads an auth file: 1 when it does not exist. */
 static int load(const char *path, json_t **out, cb_error_t **err) {
     cb_autofree char *text = NULL;
@@ -156,14 +172,7 @@ int cb_authfile_store(const char *authfile, const char *registry, const cb_creds
         auths = json_object();
         json_object_set_new(j, "auths", auths);
     }
-    /* One entry per registry: other spellings of the same key go. */
-    const char *key;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe(auths, tmp, key, v) {
-        if (key_matches(key, registry))
-            json_object_del(auths, key);
-    }
+    drop_entries(auths, registry);
     cb_autofree char *up = cb_xasprintf("%s:%s", c->username, c->password);
     cb_autofree char *b64 = cb_base64_encode(up, strlen(up));
     explicit_bzero(up, strlen(up));
@@ -181,18 +190,7 @@ int cb_authfile_remove(const char *authfile, const char *registry, cb_error_t **
     int r = load(path, &j, err);
     if (r != 0)
         return r;
-    json_t *auths = json_object_get(j, "auths");
-    const char *key;
-    json_t *v;
-    void *tmp;
-    bool found = false;
-    json_object_foreach_safe(auths, tmp, key, v) {
-        if (key_matches(key, registry)) {
-            json_object_del(auths, key);
-            found = true;
-        }
-    }
-    if (!found)
+    if (!drop_entries(json_object_get(j, "auths"), registry))
         return 1;
     return save(path, j, err);
 }
