@@ -16,16 +16,6 @@
 #include "push/client.h"
 #include "push/reference.h"
 
-static int write_digestfile(const char *path, const char *digest, cb_error_t **err) {
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return cb_error_set(err, errno, "--digestfile %s", path);
-    fputs(digest, f);
-    if (fclose(f) != 0)
-        return cb_error_set(err, errno, "--digestfile %s", path);
-    return 0;
-}
-
 static int client_request(void *ctx, const cb_http_request_t *req, cb_http_response_t *resp, cb_error_t **err) {
     return cb_client_request(ctx, req, resp, err);
 }
@@ -88,8 +78,10 @@ int cb_push_cli_desc(const cb_root_t *root, const cb_store_t *store, const cb_oc
             " already there; %" PRIu64 " bytes sent (%" PRIuFAST64 " resumed, %" PRIuFAST64 " restarted)",
             atomic_load(&t.stats.uploaded), atomic_load(&t.stats.mounted), atomic_load(&t.stats.skipped), sent,
             atomic_load(&t.stats.resumed), atomic_load(&t.stats.restarted));
-    if (o->digestfile && write_digestfile(o->digestfile, d.digest, err) < 0)
+    if (o->digestfile && cb_write_file_atomic(o->digestfile, d.digest, strlen(d.digest), 0644, err) < 0) {
+        cb_error_wrap(err, "--digestfile %s", o->digestfile);
         goto out;
+    }
     *digest = cb_xstrdup(d.digest);
     rc = 0;
 out:

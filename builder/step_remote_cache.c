@@ -13,6 +13,7 @@
 #include "cache/record.h"
 #include "common/log.h"
 #include "push/client.h"
+#include "push/pull.h"
 #include "push/reference.h"
 
 void cb_remote_cache_note(const cb_build_t *b, const char *key) {
@@ -93,47 +94,13 @@ static void sources_load(const cb_build_opts_t *o) {
     }
 }
 
-typedef struct mem_sink {
-    cb_buf_t b;
-} mem_sink_t;
-
-static int mem_write(void *ctx, const void *buf, size_t n, cb_error_t **err) {
-    mem_sink_t *m = ctx;
-    if (m->b.len + n > CB_CACHE_RECORD_MAX_SIZE)
-        return cb_error_kind_set(err, CB_ERR_INPUT, "cache record larger than %u bytes", CB_CACHE_RECORD_MAX_SIZE);
-    cb_buf_add(&m->b, buf, n);
-    return 0;
-}
-
-static int mem_restart(void *ctx, cb_error_t **err) {
-    cb_buf_truncate(&((mem_sink_t *)ctx)->b, 0);
-    return 0;
-}
-
-typedef struct blob_sink {
-    const cb_store_t *store;
-    cb_blob_writer_t *w;
-} blob_sink_t;
-
-static int blob_write(void *ctx, const void *buf, size_t n, cb_error_t **err) {
-    return cb_blob_write(((blob_sink_t *)ctx)->w, buf, n, err);
-}
-
-static int blob_restart(void *ctx, cb_error_t **err) {
-    blob_sink_t *s = ctx;
-    cb_blob_abort(s->w);
-    s->w = NULL;
-    return cb_blob_begin(s->store, &s->w, err);
-}
-
 /* The entry's record and layer into ROOT/cache and the store. */
 static int fetch_entry(cb_build_t *b, source_t *s, const char *key, const json_t *entry, cb_error_t **err) {
     cb_oci_descriptor_t md = {0}, cfg = {0}, layer = {0};
     cb_manifest_blob_t mb = {0};
-    mem_sink_t rec = {CB_BUF_INIT};
-    blob_sink_t bs = {.store = b->store};
     cb_autojson json_t *doc = NULL;
-    cb_autofree char *path = NULL;
+    cb_autofree char *path = NULL, *rec = NULL;
+    size_t rec_len = 0;
     int rc = -1;
     if (cb_oci_descriptor_decode(entry, key, &md, err) < 0 ||
         cb_client_get_manifest(s->client, md.digest, &mb, err) < 0 ||
@@ -145,31 +112,23 @@ static int fetch_entry(cb_build_t *b, source_t *s, const char *key, const json_t
         cb_error_kind_set(err, CB_ERR_INPUT, "%s is not a cbuild cache entry", md.digest);
         goto out;
     }
-    if (cb_client_get_blob(s->client, cfg.digest, cfg.size, mem_write, mem_restart, &rec, NULL, err) < 0)
+    if (cfg.size > CB_CACHE_RECORD_MAX_SIZE) {
+        cb_error_kind_set(err, CB_ERR_INPUT, "%s: a cache record of %lld bytes", md.digest, (long long)cfg.size);
         goto out;
-    if (json_array_size(layers) == 1) {
-        if (cb_oci_descriptor_decode(json_array_get(layers, 0), "cache layer", &layer, err) < 0)
-            goto out;
-        if (!cb_blob_exists(b->store, layer.digest)) {
-            if (cb_blob_begin(b->store, &bs.w, err) < 0 ||
-                cb_client_get_blob(s->client, layer.digest, layer.size, blob_write, blob_restart, &bs, NULL, err) < 0)
-                goto out;
-            rc = cb_blob_commit(bs.w, layer.digest, layer.size, NULL, NULL, err);
-            bs.w = NULL;
-            if (rc < 0)
-                goto out;
-            rc = -1;
-        }
     }
+    if (cb_pull_fetch_doc(s->client, &cfg, &rec, &rec_len, err) < 0)
+        goto out;
+    if (json_array_size(layers) == 1 &&
+        (cb_oci_descriptor_decode(json_array_get(layers, 0), "cache layer", &layer, err) < 0 ||
+         cb_pull_fetch_blob(s->client, b->store, &layer, err) < 0))
+        goto out;
     /* The record as built elsewhere; the local lookup checks it (its key, its
      * layer in the store) and ignores it if it does not hold. */
     path = cb_cache_record_path(b->root, key);
-    if (cb_write_file_atomic(path, rec.b.data, rec.b.len, 0600, err) < 0)
+    if (cb_write_file_atomic(path, rec, rec_len, 0600, err) < 0)
         goto out;
     rc = 0;
 out:
-    cb_blob_abort(bs.w);
-    cb_buf_free(&rec.b);
     cb_manifest_blob_clear(&mb);
     cb_oci_descriptor_clear(&md);
     cb_oci_descriptor_clear(&cfg);

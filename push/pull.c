@@ -156,6 +156,19 @@ static int fetch_one(fetch_t *f, size_t i, cb_error_t **err) {
     return 0;
 }
 
+int cb_pull_fetch_blob(cb_client_t *c, const cb_store_t *store, const cb_oci_descriptor_t *d, cb_error_t **err) {
+    if (cb_blob_exists(store, d->digest))
+        return 0;
+    blob_sink_t s = {.store = store};
+    if (cb_blob_begin(store, &s.w, err) < 0)
+        return -1;
+    if (cb_client_get_blob(c, d->digest, d->size, blob_write, blob_restart, &s, NULL, err) < 0) {
+        cb_blob_abort(s.w);
+        return -1;
+    }
+    return cb_blob_commit(s.w, d->digest, d->size, NULL, NULL, err);
+}
+
 static void *fetch_worker(void *arg) {
     fetch_t *f = arg;
     for (;;) {
@@ -217,8 +230,8 @@ static int fetch_layers(cb_client_t *c, const cb_store_t *store, const cb_oci_ma
     return rc;
 }
 
-static int fetch_doc(cb_client_t *c, const cb_oci_descriptor_t *d, char **data, size_t *len,
-                     cb_error_t **err) {
+int cb_pull_fetch_doc(cb_client_t *c, const cb_oci_descriptor_t *d, char **data, size_t *len,
+                      cb_error_t **err) {
     mem_sink_t m = {CB_BUF_INIT};
     if (cb_client_get_blob(c, d->digest, d->size, mem_write, mem_restart, &m, NULL, err) < 0) {
         cb_buf_free(&m.b);
@@ -305,7 +318,7 @@ static int pull_from(const cb_store_t *store, const cb_ref_t *r, const cb_pull_o
     bool have_config = cb_blob_exists(store, m->config.digest);
     int got_config = have_config ? cb_blob_read_all(store, m->config.digest, m->config.size,
                                                      CB_OCI_MAX_DOC_SIZE, &cdata, &clen, err)
-                                 : fetch_doc(c, &m->config, &cdata, &clen, err);
+                                 : cb_pull_fetch_doc(c, &m->config, &cdata, &clen, err);
     if (got_config < 0)
         goto out;
     cwhat = cb_xasprintf("%s: config %s", refstr, m->config.digest);

@@ -60,4 +60,11 @@ void cb_pull_result_clear(cb_pull_result_t *r);
 int cb_pull(const cb_store_t *store, const char *ref, const cb_pull_opts_t *o,
             cb_pull_result_t *out, cb_error_t **err);
 
+/* One blob into memory (at most CB_OCI_MAX_DOC_SIZE bytes), verified by
+ * digest and size; *data is the caller's. */
+int cb_pull_fetch_doc(cb_client_t *c, const cb_oci_descriptor_t *d, char **data, size_t *len,
+                      cb_error_t **err);
+/* One blob into the store (nothing when it is there), verified and published. */
+int cb_pull_fetch_blob(cb_client_t *c, const cb_store_t *store, const cb_oci_descriptor_t *d, cb_error_t **err);
+
 #endif
