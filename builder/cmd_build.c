@@ -292,9 +292,6 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o) {
             break;
         case OPT_DIGESTFILE:
             free(o->digestfile);
-    free(o->cache_to);
-    cb_strv_free(&o->cache_from);
-    free(o->cache_keys);
             o->digestfile = cb_xstrdup(optarg);
             break;
         case OPT_CACHE_TO:
@@ -352,6 +349,9 @@ void cb_build_opts_free(cb_build_opts_t *o) {
     free(o->root);
     free(o->iidfile);
     free(o->digestfile);
+    free(o->cache_to);
+    cb_strv_free(&o->cache_from);
+    free(o->cache_keys);
     free(o->network);
     cb_strv_free(&o->secrets);
     for (size_t i = 0; i < o->noutputs; i++)
