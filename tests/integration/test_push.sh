@@ -24,6 +24,8 @@ echo small >"$T/ctx/small"
 printf 'FROM oci:%s:latest\nCOPY big /big\nCOPY small /small\n' "$T/bb" >"$T/ctx/Containerfile"
 cb_ok "build" build -q -t app:1 "$T/ctx"
 want=$(skopeo inspect --format '{{.Digest}}' "oci:$CBUILD_ROOT/store:app:1")
+# cbuild_digest NAME: the manifest digest the store's index.json gives the name.
+cbuild_digest() { jq -r --arg n "$1" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$CBUILD_ROOT/store/index.json"; }
 
 registry_plain || exit 1
 registry_fault "$REG_PLAIN" 11 0 || exit 1
@@ -107,7 +109,24 @@ eq "exit code (wrong password)" "$rc" 2
 registry_token || exit 1
 cb_ok "push with a token" push --creds "$REG_USER:$REG_PASS" app:1 "docker://$REG_TOKEN/tok/app:1"
 eq "token digest" "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$REG_TOKEN/tok/app:1" 2>&1)" "$want"
+# A mount on the token registry needs pull on the source repository in the same token.
+cb_ok "push to another token repository" push --creds "$REG_USER:$REG_PASS" app:1 "docker://$REG_TOKEN/tok/other:1"
+grep -q ' 4 mounted' "$T/err" && ok || bad "token registry mounts: $(tail -1 "$T/err")"
+grep -q '"repository:tok/app:pull"' "$REG_DIR/token/token.log" && ok || bad "no pull scope on the mount source in the token log"
 cb_fails "anonymous push to the token registry" "$REG_TOKEN" push app:1 "docker://$REG_TOKEN/tok/app:2"
+
+# By digest: the reference's digest must be the image's.
+cb_ok "push by digest" push app:1 "docker://$REG_PLAIN/bydigest/app@$want"
+eq "by digest" "sha256:$(skopeo inspect --raw --tls-verify=false "docker://$REG_PLAIN/bydigest/app@$want" | sha256sum | cut -d' ' -f1)" "$want"
+cb_fails "push to a wrong digest" "digest" push app:1 "docker://$REG_PLAIN/bydigest/app@sha256:$(printf '0%.0s' $(seq 64))"
+
+# Docker schema2 media types as built (--format docker) are pushed as they are.
+cb_ok "build --format docker" build -q --format docker -t app:docker "$T/ctx"
+cb_ok "push a docker-format image" push app:docker "docker://$REG_PLAIN/fmt/app:docker"
+eq "docker media type kept" "$(skopeo inspect --raw --tls-verify=false "docker://$REG_PLAIN/fmt/app:docker" | jq -r .mediaType)" \
+    application/vnd.docker.distribution.manifest.v2+json
+eq "docker-format digest" "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$REG_PLAIN/fmt/app:docker" 2>&1)" \
+    "$(cbuild_digest app:docker)"
 
 # build --push and its digest file.
 cb_ok "build --push" build -q --push --digestfile "$T/bd" -t "$REG_PLAIN/built/app:1" "$T/ctx"

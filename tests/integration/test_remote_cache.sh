@@ -3,7 +3,8 @@
 # --cache-to, then the same build in a fresh root B with --cache-from: every step is a
 # hit (no RUN executes: their output never shows), and the image digest is identical
 # (SOURCE_DATE_EPOCH). The artifact is an OCI index skopeo reads; a changed step in B
-# misses only from there on; an unreachable or absent cache is a warning, not a failure.
+# misses only from there on; an unreachable or absent cache is a warning, not a failure;
+# stages built in parallel (forked children) export and import their steps too.
 source "$CB_SOURCE_DIR/tests/integration/lib/common.sh"
 source "$CB_SOURCE_DIR/tests/integration/lib/registry.sh"
 need skopeo jq
@@ -65,4 +66,22 @@ port=$(_reg_port)
 cb_ok "unreachable cache" build --root "$T/E" -t app:e --cache-from "127.0.0.1:$port/c:x" "$T/ctx"
 eq "unreachable: same image" "$(skopeo inspect --format '{{.Digest}}' "oci:$T/E/store:app:e")" "$want"
 cb_fails "export to an unreachable registry" "127.0.0.1:$port" build --root "$T/F" --cache-to "127.0.0.1:$port/c:x" "$T/ctx"
+# Independent stages run at the same time in forked children: their keys are noted too.
+mkdir -p "$T/multi"
+cat >"$T/multi/Containerfile" <<EOF2
+FROM oci:$T/bb:latest AS a
+RUN echo RAN-STEP-A && echo a >/a
+FROM oci:$T/bb:latest AS b
+RUN echo RAN-STEP-B && echo b >/b
+FROM oci:$T/bb:latest
+COPY --from=a /a /a
+COPY --from=b /b /b
+RUN echo RAN-STEP-FINAL && cat /a /b >/ab
+EOF2
+cb_ok "multi-stage build with --cache-to" build --root "$T/M1" --jobs 2 -t m:1 --cache-to "$REG_PLAIN/cache/multi:1" "$T/multi"
+grep -q "Exported 5 cache records" "$T/err" && ok || bad "multi-stage export: $(grep -i export "$T/err")"
+mwant=$(skopeo inspect --format '{{.Digest}}' "oci:$T/M1/store:m:1")
+cb_ok "multi-stage build with --cache-from" build --root "$T/M2" --jobs 2 -t m:2 --cache-from "$REG_PLAIN/cache/multi:1" "$T/multi"
+eq "multi-stage: nothing ran" "$(ran)" ""
+eq "multi-stage: same image" "$(skopeo inspect --format '{{.Digest}}' "oci:$T/M2/store:m:2")" "$mwant"
 finish
