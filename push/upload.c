@@ -142,7 +142,8 @@ static int send_part(session_t *s, int fd, bool final, int64_t n, cb_http_respon
     cb_upload_target_t *t = s->t;
     cb_autofree char *url = final ? with_param(s->url, "digest", s->d->digest) : cb_xstrdup(s->url);
     cb_autofree char *range = cb_xasprintf("Content-Range: %" PRId64 "-%" PRId64, s->offset, s->offset + n - 1);
-    const char *hdrs[] = {"Content-Type: application/octet-stream", n > 0 ? range : NULL, NULL};
+    /* Content-Range only on PATCH: HTTP lets a server refuse a PUT that has one. */
+    const char *hdrs[] = {"Content-Type: application/octet-stream", n > 0 && !final ? range : NULL, NULL};
     cb_http_request_t rq = CB_HTTP_REQUEST(final ? "PUT" : "PATCH", url);
     rq.headers = hdrs;
     rq.no_retry = true; /* recovery asks the registry first (see upload.h) */

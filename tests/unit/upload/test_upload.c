@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +82,9 @@ static int fake_do(void *ctx, const cb_http_request_t *rq, cb_http_response_t *r
         cb_buf_puts(&rs->body, "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"scripted\"}]}");
         return 0;
     }
+    for (const char *const *h = rq->headers; h && *h; h++)
+        if (strcmp(rq->method, "PUT") == 0 && strncasecmp(*h, "Content-Range:", 14) == 0)
+            fail_msg("a PUT with %s", *h); /* RFC 9110: a server may refuse it */
     cb_autobuf cb_buf_t body = CB_BUF_INIT;
     body_of(rq, &body);
     if (fault == F_CUT)
