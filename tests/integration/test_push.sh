@@ -40,13 +40,19 @@ check "skopeo copy of the pushed image" skopeo copy -q --src-tls-verify=false "d
 eq "copied digest" "$(skopeo inspect --format '{{.Digest}}' "oci:$T/copy:x")" "$want"
 eq "manifest bytes" "$(skopeo inspect --raw --tls-verify=false "docker://$REG_PLAIN/team/app:1" | sha256sum | cut -d' ' -f1)" "${want#sha256:}"
 # Round trip: cbuild pull into a fresh root gives the same digests (manifest, config).
-cb_ok "pull into a fresh root" pull --root "$T/root2" "$REG_PLAIN/team/app:1"
+cb_ok "pull into a fresh root" pull --root "$T/root2" "$REG_FAULT/team/app:1"
 eq "pulled digest" "$(tail -1 "$T/out")" "$want"
-eq "pulled config" "$(skopeo inspect --raw --config "oci:$T/root2/store:$REG_PLAIN/team/app:1" | sha256sum | cut -d' ' -f1)" \
+eq "pulled config" "$(skopeo inspect --raw --config "oci:$T/root2/store:$REG_FAULT/team/app:1" | sha256sum | cut -d' ' -f1)" \
     "$(skopeo inspect --raw --config "oci:$CBUILD_ROOT/store:app:1" | sha256sum | cut -d' ' -f1)"
 first=$(moved)
 [ "$first" -gt 3000000 ] && ok || bad "first push moved $first bytes"
 eq "blobs checked first" "$(fault_stats .blob_heads)" 4
+
+# What cbuild pulled it can mount: a push from that root to another repository sends no blob.
+fault_config rate=0
+cb_ok "push of a pulled image" push --root "$T/root2" "$REG_FAULT/team/app:1" "docker://$REG_FAULT/pulled/app:1"
+eq "pulled image: mounts" "$(fault_stats .mounts)" 4
+eq "pulled image: blob uploads" "$(fault_stats .blob_uploads)" 0
 
 # A second push: every blob is there (HEAD), only the manifest moves.
 fault_config rate=0
