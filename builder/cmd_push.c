@@ -28,7 +28,9 @@ int cb_push_cli_run(const cb_root_t *root, const cb_store_t *store, const char *
                     const cb_push_cli_opts_t *o, char **digest, cb_error_t **err) {
     cb_oci_descriptor_t d = {0};
     int rc = cb_images_find(store, image, &d, err);
-    if (rc == 0)
+    if (rc < 0)
+        cb_error_wrap(err, "push %s", image);
+    else
         rc = cb_push_cli_desc(root, store, &d, dest, o, digest, err);
     cb_oci_descriptor_clear(&d);
     return rc;
