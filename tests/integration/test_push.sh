@@ -13,7 +13,7 @@
 #   and no tag in the registry.
 source "$CB_SOURCE_DIR/tests/integration/lib/common.sh"
 source "$CB_SOURCE_DIR/tests/integration/lib/registry.sh"
-need skopeo jq python3
+need skopeo jq python3 buildah
 busybox_base "$T/bb"
 export SOURCE_DATE_EPOCH=1700000000
 
@@ -133,6 +133,24 @@ eq "docker media type kept" "$(skopeo inspect --raw --tls-verify=false "docker:/
     application/vnd.docker.distribution.manifest.v2+json
 eq "docker-format digest" "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$REG_PLAIN/fmt/app:docker" 2>&1)" \
     "$(cbuild_digest app:docker)"
+
+# An image index in the store (made by buildah manifest, written into the store's layout):
+# its manifests go first, by digest, then the index under the tag, byte for byte.
+B=(buildah --storage-driver vfs --root "$T/bs" --runroot "$T/br")
+if "${B[@]}" manifest create list >/dev/null 2>"$T/b.err" &&
+    "${B[@]}" manifest add --arch arm64 --variant v8 list "oci:$CBUILD_ROOT/store:app:1" >/dev/null 2>>"$T/b.err" &&
+    "${B[@]}" manifest push -q --all list "oci:$CBUILD_ROOT/store:multi:1" >/dev/null 2>>"$T/b.err"; then
+    idx=$(cbuild_digest multi:1)
+    cb_ok "push an index" push multi:1 "docker://$REG_PLAIN/multi/app:1"
+    eq "index digest" "$(cat "$T/out")" "$idx"
+    eq "registry's index" "sha256:$(skopeo inspect --raw --tls-verify=false "docker://$REG_PLAIN/multi/app:1" | sha256sum | cut -d' ' -f1)" "$idx"
+    entry=$(jq -r '.manifests[0].digest' "$CBUILD_ROOT/store/blobs/sha256/${idx#sha256:}")
+    eq "arm64 entry by digest" "sha256:$(skopeo inspect --raw --tls-verify=false "docker://$REG_PLAIN/multi/app@$entry" | sha256sum | cut -d' ' -f1)" "$entry"
+    check "skopeo copy --all of the pushed index" skopeo copy -q --all --src-tls-verify=false \
+        "docker://$REG_PLAIN/multi/app:1" "oci:$T/multi-copy:x"
+else
+    bad "buildah manifest: $(tail -3 "$T/b.err")"
+fi
 
 # build --push and its digest file.
 cb_ok "build --push" build -q --push --digestfile "$T/bd" -t "$REG_PLAIN/built/app:1" "$T/ctx"
