@@ -7,6 +7,7 @@
 #include "cache/index.h"
 #include "cache/refname.h"
 #include "common/fsutil.h"
+#include "push/pull.h"
 
 void cb_base_image_free(cb_base_image_t *img) {
     if (img == NULL)
@@ -50,6 +51,37 @@ static int load_from_store(cb_build_t *b, const char *ref, const cb_oci_descript
     return 0;
 }
 
+/* A registry image, by the --pull policy (push/pull.h): its manifest digest
+ * is then what FROM's cache key holds (builder/step_cache.c). */
+static int pull_base(cb_build_t *b, const char *ref, cb_base_image_t *img, cb_error_t **err) {
+    const cb_build_opts_t *o = b->opts;
+    const char *platform = img->platform ? img->platform : o->platform;
+    cb_oci_platform_t want = {0};
+    cb_autohttp cb_http_t *http = NULL;
+    cb_pull_result_t res = {0};
+    int rc = -1;
+    if ((platform && cb_oci_platform_parse(platform, &want, err) < 0) ||
+        cb_registry_cli_http(&o->registry, &http, err) < 0)
+        goto out;
+    cb_pull_opts_t po = {
+        .client = cb_registry_cli_client(&o->registry, http),
+        .platform = platform ? &want : NULL,
+        .default_registry = o->registry.default_registry,
+        .policy = o->pull,
+        .quiet = o->quiet,
+        .root_dir = b->root->path,
+    };
+    if (cb_pull(b->store, ref, &po, &res, err) < 0)
+        goto out;
+    rc = load_from_store(b, ref, &res.manifest, img, err);
+out:
+    if (rc < 0)
+        cb_error_wrap(err, "FROM %s", ref);
+    cb_pull_result_clear(&res);
+    cb_oci_platform_clear(&want);
+    return rc;
+}
+
 static int resolve(cb_build_t *b, const char *ref, cb_base_image_t *img, cb_error_t **err) {
     if (cb_str_has_prefix(ref, "oci:") || cb_str_has_prefix(ref, "oci-archive:") ||
         cb_str_has_prefix(ref, "docker-archive:")) {
@@ -60,20 +92,29 @@ static int resolve(cb_build_t *b, const char *ref, cb_base_image_t *img, cb_erro
         cb_oci_descriptor_clear(&desc);
         return rc;
     }
+    /* An image of the store by the name as written (one built here, or
+     * tagged so), unless --pull=always asks for the registry's. */
     cb_autofree char *name = NULL;
-    if (cb_refname_normalize(ref, &name, err) < 0)
-        return cb_error_wrap(err, "FROM %s", ref);
-    cb_oci_descriptor_t desc = {0};
     cb_autoerr cb_error_t *lookup = NULL;
-    if (cb_index_resolve(b->store, name, &desc, &lookup) < 0)
-        return cb_error_kind_set(err, CB_ERR_INPUT,
-                                 "image %s not found in the local store %s (pulling from a registry "
-                                 "is not supported yet; use oci:DIR, oci-archive:FILE or "
-                                 "docker-archive:FILE)",
-                                 ref, b->store->dir);
-    int rc = load_from_store(b, ref, &desc, img, err);
-    cb_oci_descriptor_clear(&desc);
-    return rc;
+    cb_oci_descriptor_t desc = {0};
+    if (b->opts->pull != CB_PULL_ALWAYS && cb_refname_normalize(ref, &name, &lookup) == 0 &&
+        cb_index_resolve(b->store, name, &desc, &lookup) == 0) {
+        const char *platform = img->platform ? img->platform : b->opts->platform;
+        cb_oci_platform_t want = {0};
+        if (platform ? cb_oci_platform_parse(platform, &want, err) < 0
+                     : (cb_oci_platform_default(&want), false)) {
+            cb_oci_descriptor_clear(&desc);
+            return -1;
+        }
+        /* A name pulled for another platform is not this build's base. */
+        bool usable = !desc.has_platform || cb_oci_platform_match(&want, &desc.platform);
+        cb_oci_platform_clear(&want);
+        int rc = usable ? load_from_store(b, ref, &desc, img, err) : 1;
+        cb_oci_descriptor_clear(&desc);
+        if (rc <= 0)
+            return rc;
+    }
+    return pull_base(b, ref, img, err);
 }
 
 int cb_base_image_get(cb_build_t *b, const char *ref, const char *platform, cb_base_image_t **out,

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "builder/registry_cli.h"
 
 typedef enum { CB_FORMAT_OCI, CB_FORMAT_DOCKER } cb_image_format_t;
 typedef enum { CB_COMPRESS_GZIP, CB_COMPRESS_ZSTD, CB_COMPRESS_NONE } cb_compression_t;
@@ -48,6 +49,13 @@ typedef struct cb_build_opts {
     unsigned jobs;       /* --jobs: stages at once; 0 = the CPUs we may use */
     bool explain_cache;  /* --explain-cache: say why each step missed */
     bool quiet;
+    cb_pull_policy_t pull;       /* --pull[=missing|always|never] for FROM of a registry image */
+    cb_registry_cli_t registry;  /* --tls-verify, --cert-dir, --creds, --authfile, --default-registry */
+    bool push;           /* --push: push the result to every -t name */
+    char *digestfile;    /* --digestfile: the pushed manifest's digest */
+    char *cache_to;      /* --cache-to REF: the build's cache records to a registry */
+    cb_strv_t cache_from; /* --cache-from REF: remote caches consulted on a local miss */
+    char *cache_keys;    /* with --cache-to: where steps note their keys (set by the CLI) */
 } cb_build_opts_t;
 
 void cb_build_opts_free(cb_build_opts_t *opts);

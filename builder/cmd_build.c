@@ -9,6 +9,8 @@
 
 #include "builder/build.h"
 #include "builder/cli.h"
+#include "builder/cmd_push.h"
+#include "builder/step_remote_cache.h"
 #include "builder/commands.h"
 #include "builder/progress.h"
 #include "builder/userns.h"
@@ -31,6 +33,11 @@ enum {
     OPT_SECRET,
     OPT_NO_CACHE_FILTER,
     OPT_PROGRESS,
+    OPT_PULL,
+    OPT_PUSH,
+    OPT_DIGESTFILE,
+    OPT_CACHE_TO,
+    OPT_CACHE_FROM,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +60,12 @@ static const struct option long_opts[] = {
     {"jobs", required_argument, NULL, OPT_JOBS},
     {"secret", required_argument, NULL, OPT_SECRET},
     {"progress", required_argument, NULL, OPT_PROGRESS},
+    {"push", no_argument, NULL, OPT_PUSH},
+    {"digestfile", required_argument, NULL, OPT_DIGESTFILE},
+    {"cache-to", required_argument, NULL, OPT_CACHE_TO},
+    {"cache-from", required_argument, NULL, OPT_CACHE_FROM},
+    {"pull", optional_argument, NULL, OPT_PULL},
+    CB_REGISTRY_CLI_LONGOPTS,
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -77,6 +90,10 @@ static void usage(FILE *out) {
           "  -o, --output type=T,dest=P   also write the image: T = oci, oci-archive, docker-archive,\n"
           "                            or local (the root file system); a plain P means local\n"
           "      --iidfile FILE        write the image id (config digest) to FILE\n"
+          "      --push                push the image to every -t name (a registry reference)\n"
+          "      --digestfile FILE     with --push: write the pushed manifest's digest to FILE\n"
+          "      --cache-to REF        push the build's cache records to a registry (an OCI artifact)\n"
+          "      --cache-from REF      on a local cache miss, look in this registry cache (repeatable)\n"
           "      --no-cache            do not use cached steps\n"
           "      --no-cache-filter STAGE[,STAGE]  do not use cached steps in these stages\n"
           "      --explain-cache       say for each rebuilt step what changed\n"
@@ -84,6 +101,9 @@ static void usage(FILE *out) {
           "      --network MODE        RUN's network: host (default) or none\n"
           "      --secret id=ID,src=FILE|env=VAR\n"
           "                            a secret for RUN --mount=type=secret (never stored)\n"
+          "      --pull[=POLICY]       FROM a registry image: missing (default), always (--pull\n"
+          "                            alone), never\n"
+          CB_REGISTRY_CLI_USAGE
           "      --progress MODE       auto (default: tty on a terminal, else plain), tty (a live\n"
           "                            view), plain (log lines with [stage step/steps] prefixes and\n"
           "                            step times), json (one event per line), quiet\n"
@@ -100,6 +120,12 @@ static int parse_int64(const char *s, int64_t *out) {
         return -1;
     *out = v;
     return 0;
+}
+
+/* --cache-to/--cache-from take REF, or BuildKit's "type=registry,ref=REF". */
+static const char *cache_ref(const char *arg) {
+    const char *r = strstr(arg, "ref=");
+    return cb_str_has_prefix(arg, "type=registry,") && r ? r + 4 : arg;
 }
 
 static int parse_output(const char *spec, cb_build_opts_t *o) {
@@ -151,7 +177,19 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o, cb_progress_mod
     int c;
     opterr = 0;
     optind = 1;
+    o->registry.tls_verify = true;
     while ((c = getopt_long(argc, argv, "+t:f:o:qh", long_opts, NULL)) != -1) {
+        cb_autoerr cb_error_t *rerr = NULL;
+        int taken = cb_registry_cli_option(&o->registry, c, optarg, &rerr);
+        if (taken == 0 && c == OPT_PULL)
+            taken = optarg ? (cb_pull_policy_parse(optarg, &o->pull, &rerr) < 0 ? -1 : 1)
+                           : (o->pull = CB_PULL_ALWAYS, 1);
+        if (taken < 0) {
+            cb_error_print(rerr, stderr);
+            return 2;
+        }
+        if (taken > 0)
+            continue;
         switch (c) {
         case 't':
             cb_strv_push(&o->tags, optarg);
@@ -184,6 +222,7 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o, cb_progress_mod
             break;
         case OPT_PLATFORM:
             free(o->platform);
+    cb_registry_cli_clear(&o->registry);
             o->platform = cb_xstrdup(optarg);
             break;
         case OPT_ROOT:
@@ -264,6 +303,20 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o, cb_progress_mod
                 cb_strv_push(&o->no_cache_filter, s);
             break;
         }
+        case OPT_PUSH:
+            o->push = true;
+            break;
+        case OPT_DIGESTFILE:
+            free(o->digestfile);
+            o->digestfile = cb_xstrdup(optarg);
+            break;
+        case OPT_CACHE_TO:
+            free(o->cache_to);
+            o->cache_to = cb_xstrdup(cache_ref(optarg));
+            break;
+        case OPT_CACHE_FROM:
+            cb_strv_push(&o->cache_from, cache_ref(optarg));
+            break;
         case 'q':
             *progress = CB_PROGRESS_QUIET;
             break;
@@ -286,6 +339,14 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o, cb_progress_mod
         return 2;
     }
     o->context = cb_xstrdup(optind < argc ? argv[optind] : ".");
+    if (o->push && o->tags.len == 0) {
+        fprintf(stderr, "cbuild build: --push needs a -t REGISTRY/NAME[:TAG] to push to\n");
+        return 2;
+    }
+    if (o->digestfile && !o->push) {
+        fprintf(stderr, "cbuild build: --digestfile goes with --push\n");
+        return 2;
+    }
     if (!o->has_timestamp) {
         const char *sde = getenv("SOURCE_DATE_EPOCH");
         if (sde && *sde) {
@@ -309,12 +370,44 @@ void cb_build_opts_free(cb_build_opts_t *o) {
     free(o->platform);
     free(o->root);
     free(o->iidfile);
+    free(o->digestfile);
+    free(o->cache_to);
+    cb_strv_free(&o->cache_from);
+    free(o->cache_keys);
     free(o->network);
     cb_strv_free(&o->secrets);
     cb_strv_free(&o->no_cache_filter);
     for (size_t i = 0; i < o->noutputs; i++)
         free(o->outputs[i].dest);
     free(o->outputs);
+}
+
+/* --push: the built image to each -t name, after the build is in the store. */
+static int push_tags(const cb_build_opts_t *o, const char *digest, cb_error_t **err) {
+    cb_autoroot cb_root_t *root = NULL;
+    cb_autostore cb_store_t *store = NULL;
+    if (cb_cli_open_store(o->root, &root, &store, err) < 0)
+        return -1;
+    cb_push_cli_opts_t po = {.registry = &o->registry, .digestfile = o->digestfile};
+    for (size_t i = 0; i < o->tags.len; i++) {
+        cb_autofree char *pushed = NULL;
+        if (cb_push_cli_run(root, store, digest, o->tags.items[i], &po, &pushed, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* --cache-to: the file the build's steps note their keys in (removed after). */
+static int cache_keys_file(cb_build_opts_t *o, cb_error_t **err) {
+    cb_autoroot cb_root_t *root = NULL;
+    if (cb_root_open(o->root, &root, err) < 0)
+        return -1;
+    o->cache_keys = cb_xasprintf("%s/cache-keys-XXXXXX", root->tmp);
+    int fd = mkstemp(o->cache_keys);
+    if (fd < 0)
+        return cb_error_set(err, errno, "--cache-to: %s", o->cache_keys);
+    close(fd);
+    return 0;
 }
 
 int cb_cmd_build(int argc, char **argv) {
@@ -336,7 +429,9 @@ int cb_cmd_build(int argc, char **argv) {
         return cb_error_exit_code(err);
     }
     cb_progress_start(progress);
-    if (cb_userns_enter(&err) < 0 || cb_build_run(&opts, &digest, &err) < 0) {
+    if (cb_userns_enter(&err) < 0 || (opts.cache_to && cache_keys_file(&opts, &err) < 0) ||
+        cb_build_run(&opts, &digest, &err) < 0 || (opts.push && push_tags(&opts, digest, &err) < 0) ||
+        (opts.cache_to && cb_remote_cache_export(&opts, opts.cache_keys, &err) < 0)) {
         cb_progress_error(err);
         cb_progress_finish();
         /* json: the error event is the report; nothing else on stderr. */
@@ -347,6 +442,8 @@ int cb_cmd_build(int argc, char **argv) {
         cb_progress_finish();
         rc = 0;
     }
+    if (opts.cache_keys)
+        unlink(opts.cache_keys);
     cb_build_opts_free(&opts);
     return rc;
 }

@@ -22,5 +22,9 @@ int cb_cmd_history(int argc, char **argv);
 int cb_cmd_df(int argc, char **argv);
 int cb_cmd_graph(int argc, char **argv);
 int cb_cmd_version(int argc, char **argv);
+int cb_cmd_push(int argc, char **argv);
+int cb_cmd_pull(int argc, char **argv);
+int cb_cmd_login(int argc, char **argv);
+int cb_cmd_logout(int argc, char **argv);
 
 #endif

@@ -30,6 +30,7 @@
 #include "builder/build_state.h"
 #include "builder/copy.h"
 #include "builder/parse_json.h"
+#include "builder/step_remote_cache.h"
 #include "cache/record.h"
 #include "cache/statcache.h"
 #include "common/log.h"
@@ -259,6 +260,11 @@ int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const 
     bool found = false;
     if (cb_cache_record_get(b->root, key, &rec, &found, err) < 0)
         return -1;
+    if (!found && b->opts->cache_from.len > 0) {
+        cb_remote_cache_lookup(b, key);
+        if (cb_cache_record_get(b->root, key, &rec, &found, err) < 0)
+            return -1;
+    }
     if (!found)
         return 0;
     cb_stage_state_t *st = &b->stages[stage];
@@ -273,6 +279,7 @@ int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const 
         cb_autoerr cb_error_t *terr = NULL;
         (void)cb_cache_record_touch(b->root, key, &terr);
         cb_info("step", "--> Using cache %.12s", key + 7);
+        cb_remote_cache_note(b, key);
         *hit = true;
     }
     cb_cache_record_clear(&rec);
@@ -289,5 +296,8 @@ int cb_step_cache_put(cb_build_t *b, size_t stage, const cb_instr_t *ins, const 
         rec.diff_id = l->diff_id;
     }
     rec.created_by = ins->node->original;
-    return cb_cache_record_put(b->root, key, &rec, err);
+    if (cb_cache_record_put(b->root, key, &rec, err) < 0)
+        return -1;
+    cb_remote_cache_note(b, key);
+    return 0;
 }

@@ -12,36 +12,52 @@ static bool is_lower_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* One path component: [a-z0-9]+ separated by ".", "_", "__" or "-"s. */
-static bool valid_component(const char *s, size_t n) {
+bool cb_refname_valid_component(const char *s, size_t n) {
     if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
         return false;
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (is_lower_alnum(c))
+        if (is_lower_alnum(s[i]))
             continue;
-        if (c == '.' || c == '_' || c == '-') {
-            if (c == '.' && !is_lower_alnum(s[i + 1]))
+        size_t j = i;
+        while (j < n && s[j] == '-')
+            j++;
+        if (j == i) {
+            /* ".", "_" or "__" */
+            if (s[i] != '.' && s[i] != '_')
                 return false;
-            continue;
+            j = i + 1;
+            if (s[i] == '_' && s[j] == '_')
+                j++;
         }
-        return false;
+        if (j >= n || !is_lower_alnum(s[j]))
+            return false;
+        i = j;
     }
     return true;
 }
 
-/* A registry host: letters, digits, "-" and ".", then an optional :port. */
-static bool valid_domain(const char *s, size_t n) {
+bool cb_refname_valid_domain(const char *s, size_t n) {
     size_t i = 0;
     if (n == 0)
         return false;
-    for (; i < n && s[i] != ':'; i++) {
-        char c = s[i];
-        if (!(isalnum((unsigned char)c) || c == '-' || c == '.'))
+    if (s[0] == '[') {
+        for (i = 1; i < n && s[i] != ']'; i++)
+            if (!(isxdigit((unsigned char)s[i]) || s[i] == ':'))
+                return false;
+        if (i == n || i == 1)
+            return false;
+        i++;
+        if (i < n && s[i] != ':')
+            return false;
+    } else {
+        for (; i < n && s[i] != ':'; i++) {
+            char c = s[i];
+            if (!(isalnum((unsigned char)c) || c == '-' || c == '.'))
+                return false;
+        }
+        if (i == 0)
             return false;
     }
-    if (i == 0)
-        return false;
     if (i < n) {
         if (i + 1 == n)
             return false;
@@ -52,13 +68,11 @@ static bool valid_domain(const char *s, size_t n) {
     return true;
 }
 
-/* As the distribution reference grammar: the first component is a domain
- * when it has a "." or ":" or is "localhost". */
-static bool looks_like_domain(const char *s, size_t n) {
+bool cb_refname_looks_like_domain(const char *s, size_t n) {
     return memchr(s, '.', n) || memchr(s, ':', n) || (n == 9 && memcmp(s, "localhost", 9) == 0);
 }
 
-static bool valid_tag(const char *t) {
+bool cb_refname_valid_tag(const char *t) {
     size_t n = strlen(t);
     if (n == 0 || n > MAX_TAG_LEN)
         return false;
@@ -79,7 +93,7 @@ int cb_refname_normalize(const char *name, char **out, cb_error_t **err) {
     const char *colon = strrchr(slash ? slash : name, ':');
     size_t repo_len = colon ? (size_t)(colon - name) : strlen(name);
     const char *tag = colon ? colon + 1 : "latest";
-    if (!valid_tag(tag))
+    if (!cb_refname_valid_tag(tag))
         return cb_error_set(err, 0,
                             "image name '%s': invalid tag '%s' (letters, digits, '_', '.', '-'; "
                             "at most 128)",
@@ -92,8 +106,9 @@ int cb_refname_normalize(const char *name, char **out, cb_error_t **err) {
         if (q == NULL)
             q = end;
         size_t n = (size_t)(q - p);
-        bool ok = first && q != end && looks_like_domain(p, n) ? valid_domain(p, n)
-                                                               : valid_component(p, n);
+        bool ok = first && q != end && cb_refname_looks_like_domain(p, n)
+                      ? cb_refname_valid_domain(p, n)
+                      : cb_refname_valid_component(p, n);
         if (!ok)
             return cb_error_set(err, 0,
                                 "image name '%s': invalid component '%.*s' (lower-case letters, "

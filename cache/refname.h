@@ -15,6 +15,7 @@
 #define CB_CACHE_REFNAME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/error.h"
 
@@ -24,6 +25,16 @@
 int cb_refname_normalize(const char *name, char **out, cb_error_t **err);
 /* The same image name, with the "localhost/" equivalence above. */
 bool cb_refname_equal(const char *a, const char *b);
+/* The pieces of the grammar, shared with push/reference.c. A path
+ * component: [a-z0-9]+ joined by ".", "_", "__" or a run of "-". */
+bool cb_refname_valid_component(const char *s, size_t n);
+/* A registry host[:port]: DNS-style labels or an [IPv6] literal. */
+bool cb_refname_valid_domain(const char *s, size_t n);
+/* The distribution rule: a first component is a domain when it has a "."
+ * or ":" or is "localhost". */
+bool cb_refname_looks_like_domain(const char *s, size_t n);
+/* [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} */
+bool cb_refname_valid_tag(const char *t);
 /* The tag part of a normalized name ("dev" in "localhost:5000/app:dev"). */
 const char *cb_refname_tag(const char *name);
 

@@ -48,7 +48,7 @@ build_fails "symlink out of the context" "Bad:2(:[0-9]+)?: " 'FROM scratch\nCOPY
 build_fails "malformed --chown" "Bad:2(:[0-9]+)?: .*chown" 'FROM scratch\nCOPY --chown=a:b:c file.txt /\n'
 build_fails "unknown --chown user" "Bad:2(:[0-9]+)?: .*nosuchuser" "FROM oci:$base:latest\nCOPY --chown=nosuchuser file.txt /\n"
 build_fails "base layout missing" "Bad:1(:[0-9]+)?: .*$T/nope" "FROM oci:$T/nope:latest\n"
-build_fails "image not in the store" "Bad:1(:[0-9]+)?: .*not found" 'FROM nosuchimage:1\n'
+build_fails "image not in the store" "Bad:1(:[0-9]+)?: .*not found in the local store" 'FROM nosuchimage:1\n' --pull=never
 build_fails "unknown instruction" "Bad:2:1: .*FORM" 'FROM scratch\nFORM x\n'
 build_fails "RUN without a shell in the image names the line and the shell" "Bad:2(:[0-9]+)?: .*/bin/sh.*No such file" 'FROM scratch\nRUN true\n'
 build_fails "bad -t name" "UPPER" 'FROM scratch\n' -t "UPPER:Case"

@@ -16,6 +16,8 @@ packages=(
     libclang-rt-14-dev
     # judges of cbuild's output and helpers the tests drive
     skopeo umoci oci-image-tool docker-registry buildah runc podman jq python3
+    # registry fixtures: TLS certificates, bcrypt htpasswd (tests/integration/lib/registry.sh)
+    openssl apache2-utils
     curl ca-certificates pigz zstd tar gzip
     # base image fixture (testdata/fixtures/make-busybox-oci.sh)
     busybox-static

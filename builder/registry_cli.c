@@ -1,0 +1,123 @@
+/* Shared registry flags (builder/registry_cli.h). */
+#include "builder/registry_cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define MAX_SECRET 4096
+
+static void replace(char **slot, const char *v) {
+    free(*slot);
+    *slot = cb_xstrdup(v);
+}
+
+int cb_registry_cli_option(cb_registry_cli_t *o, int opt, const char *arg, cb_error_t **err) {
+    switch (opt) {
+    case CB_OPT_TLS_VERIFY:
+        if (!arg || strcmp(arg, "true") == 0)
+            o->tls_verify = true;
+        else if (strcmp(arg, "false") == 0)
+            o->tls_verify = false;
+        else
+            return cb_error_kind_set(err, CB_ERR_INPUT, "--tls-verify=%s: expected true or false",
+                                     arg);
+        return 1;
+    case CB_OPT_CERT_DIR:
+        replace(&o->cert_dir, arg);
+        return 1;
+    case CB_OPT_AUTHFILE:
+        replace(&o->authfile, arg);
+        return 1;
+    case CB_OPT_DEFAULT_REGISTRY:
+        replace(&o->default_registry, arg);
+        return 1;
+    case CB_OPT_CREDS:
+        cb_creds_clear(&o->creds);
+        return cb_registry_parse_creds(arg, &o->creds, err) < 0 ? -1 : 1;
+    default:
+        return 0;
+    }
+}
+
+void cb_registry_cli_clear(cb_registry_cli_t *o) {
+    free(o->cert_dir);
+    free(o->authfile);
+    free(o->default_registry);
+    cb_creds_clear(&o->creds);
+}
+
+int cb_registry_read_secret(const char *prompt, char **out, cb_error_t **err) {
+    bool tty = isatty(STDIN_FILENO);
+    struct termios old, quiet;
+    if (tty) {
+        fputs(prompt, stderr);
+        fflush(stderr);
+        if (tcgetattr(STDIN_FILENO, &old) < 0)
+            return cb_error_set(err, errno, "read the password: tcgetattr");
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0)
+            return cb_error_set(err, errno, "read the password: tcsetattr");
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    errno = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    int saved = errno;
+    if (tty)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    if (n < 0) {
+        free(line);
+        return saved ? cb_error_set(err, saved, "read the password")
+                     : cb_error_kind_set(err, CB_ERR_INPUT, "no password on standard input");
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (n > MAX_SECRET) {
+        explicit_bzero(line, (size_t)n);
+        free(line);
+        return cb_error_kind_set(err, CB_ERR_INPUT, "the password is longer than %d bytes",
+                                 MAX_SECRET);
+    }
+    *out = line;
+    return 0;
+}
+
+int cb_registry_parse_creds(const char *s, cb_creds_t *out, cb_error_t **err) {
+    const char *colon = strchr(s, ':');
+    if (colon == s || !*s)
+        return cb_error_kind_set(err, CB_ERR_INPUT, "--creds: expected USER[:PASSWORD]");
+    if (colon) {
+        out->username = cb_xstrndup(s, (size_t)(colon - s));
+        out->password = cb_xstrdup(colon + 1);
+        return 0;
+    }
+    char *pw = NULL;
+    if (cb_registry_read_secret("Password: ", &pw, err) < 0)
+        return -1;
+    out->username = cb_xstrdup(s);
+    out->password = pw;
+    return 0;
+}
+
+int cb_registry_cli_http(const cb_registry_cli_t *o, cb_http_t **out, cb_error_t **err) {
+    cb_http_opts_t ho = CB_HTTP_OPTS_INIT;
+    ho.tls_verify = o->tls_verify;
+    ho.cert_dir = o->cert_dir;
+    return cb_http_new(&ho, out, err);
+}
+
+cb_client_opts_t cb_registry_cli_client(const cb_registry_cli_t *o, cb_http_t *http) {
+    return (cb_client_opts_t){
+        .http = http,
+        .tls_verify = o->tls_verify,
+        .creds = o->creds.username ? &o->creds : NULL,
+        .authfile = o->authfile,
+    };
+}
