@@ -151,8 +151,11 @@ static int read_overlay_state(int parentfd, const char *base, const struct stat 
 
 /* --- fuse-overlayfs' needless opaque marks ------------------------------ */
 
-/* Takes the opaque mark off the upper directory parentfd/base. */
-static int unmark_opaque(int parentfd, const char *base, const char *path, cb_error_t **err) {
+/* Takes the opaque mark off the upper directory parentfd/base: the marker
+ * files, and the opaque xattrs among its overlay xattrs (only those it
+ * has: trusted.* cannot even be removed in a user namespace). */
+static int unmark_opaque(int parentfd, const char *base, const char *path, const overlay_state_t *ovl,
+                         cb_error_t **err) {
     cb_autoclose int dfd = openat(parentfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat dst;
     if (dfd < 0 || fstat(dfd, &dst) < 0)
@@ -161,10 +164,11 @@ static int unmark_opaque(int parentfd, const char *base, const char *path, cb_er
     for (size_t i = 0; i < 2; i++)
         if (unlinkat(dfd, names[i], 0) < 0 && errno != ENOENT)
             return cb_error_set(err, errno, "remove '%s/%s' from the upper dir", path, names[i]);
-    static const char *const xattrs[] = {TRUSTED_OVERLAY "opaque", USER_OVERLAY "opaque", FUSE_OVERLAY "opaque"};
-    for (size_t i = 0; i < 3; i++)
-        if (fremovexattr(dfd, xattrs[i]) < 0 && errno != ENODATA && errno != ENOTSUP)
-            return cb_error_set(err, errno, "remove %s from '%s'", xattrs[i], path);
+    for (size_t i = 0; i < ovl->names.len; i++) {
+        const char *name = ovl->names.items[i];
+        if (strcmp(overlay_key(name), "opaque") == 0 && fremovexattr(dfd, name) < 0 && errno != ENODATA)
+            return cb_error_set(err, errno, "remove %s from '%s'", name, path);
+    }
     /* The step's own mtime stays what it was. */
     struct timespec ts[2] = {dst.st_atim, dst.st_mtim};
     if (futimens(dfd, ts) < 0)
@@ -191,7 +195,7 @@ static int drop_idle_opaque(int upfd, int lowfd, const char *prefix, cb_error_t 
             return -1;
         cb_autoclose int sub_low =
             lowfd >= 0 ? openat(lowfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-        if (ovl.opaque && sub_low < 0 && unmark_opaque(upfd, base, path, err) < 0)
+        if (ovl.opaque && sub_low < 0 && unmark_opaque(upfd, base, path, &ovl, err) < 0)
             return -1;
         cb_autoclose int sub = openat(upfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub < 0)
