@@ -246,12 +246,27 @@ static int add_upper_entry(cb_layer_writer_t *w, int parentfd, const char *base,
     return ovl.opaque && *dir_out >= 0 ? cb_layer_add_opaque(w, name, err) : 0;
 }
 
+/* Upper entries in the order of the names they hide or are: a ".wh.NAME"
+ * file where a kernel whiteout NAME would be, so the layer is the same
+ * whichever overlay made the upper. */
+static const char *sort_key(const char *name) {
+    if (cb_str_has_prefix(name, WH_PREFIX) && strcmp(name, OPQ_MARKER) != 0 && name[strlen(WH_PREFIX)] != '\0')
+        return name + strlen(WH_PREFIX);
+    return name;
+}
+
+static int by_hidden_name(const void *a, const void *b) {
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    int c = strcmp(sort_key(x), sort_key(y));
+    return c ? c : strcmp(x, y);
+}
+
 int cb_layer_add_upper(cb_layer_writer_t *w, int upper_dirfd, cb_error_t **err) {
     cb_autoclose int top = openat(upper_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (top < 0)
         return cb_error_set(err, errno, "layer: open the upper dir");
     cb_layer_writer_drop_overlay_xattrs(w, true);
-    int r = cb_layer_walk(w, top, "", NULL, add_upper_entry, err);
+    int r = cb_layer_walk(w, top, "", NULL, add_upper_entry, by_hidden_name, err);
     cb_layer_writer_drop_overlay_xattrs(w, false);
     return r;
 }

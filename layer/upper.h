@@ -60,7 +60,8 @@
 bool cb_overlay_xattr_name(const char *name);
 
 /* Adds the upper dir upper_dirfd to the layer, depth-first with each
- * directory's children sorted bytewise, at the layer root:
+ * directory's children sorted bytewise (a ".wh.NAME" file sorted as
+ * NAME, where the kernel's whiteout would be), at the layer root:
  *   - a 0/0 character device "a/b" or a file "a/.wh.b" becomes the
  *     whiteout "a/.wh.b"; a ".wh..wh..opq" file only marks its directory;
  *   - an opaque directory "d" becomes its directory entry, then the marker

@@ -955,11 +955,11 @@ static void test_fuse_upper(void **state) {
 
     cb_autofree char *got = layer_of(u);
     const char *want[] = {
-        "f .wh.gone 0000 0:0",
         "d d/ 0755 0:0",
         "f d/.wh. 0700 0:0",
-        "f d/.wh.x 0000 0:0",
         "f d/keep 0644 0:0 x=user.mine",
+        "f d/.wh.x 0000 0:0", /* where the kernel's whiteout "x" would be */
+        "f .wh.gone 0000 0:0",
         "d new/ 0755 0:0",
         "d new/sub/ 0755 0:0",
         "f new/sub/f 0644 0:0",
