@@ -37,18 +37,9 @@ static void sleep_ms(long ms) {
 static void add_log(const cb_run_spec_t *spec, char *msg, size_t cap) {
     char path[4096], buf[512];
     snprintf(path, sizeof path, "%s/%s", spec->dir, RUN_FUSE_LOG);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    cb_run_file_tail(path, buf, sizeof buf);
+    if (buf[0] == '\0')
         return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t start = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
-    ssize_t n = pread(fd, buf, sizeof buf - 1, start);
-    close(fd);
-    while (n > 0 && buf[n - 1] == '\n')
-        n--;
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
     size_t len = strlen(msg);
     snprintf(msg + len, cap - len, ": %s", buf);
 }

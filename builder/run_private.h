@@ -26,6 +26,11 @@
  * on errfd too). */
 #define RUN_OVERLAY_REFUSED 125
 
+/* The last (at most cap - 1) bytes of the file at path, without trailing
+ * newlines, in buf; "" when it cannot be read. (A helper's output, for an
+ * error message.) */
+void cb_run_file_tail(const char *path, char *buf, size_t cap);
+
 /* name's path in PATH (an executable regular file), or NULL. Caller frees. */
 char *cb_run_find_tool(const char *name);
 

@@ -22,24 +22,6 @@
 #define READY_TIMEOUT_MS 30000
 #define EXIT_TIMEOUT_MS 2000
 
-/* The last lines of its output, for an error. */
-static char *log_tail(const char *path) {
-    char buf[1024];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cb_xstrdup("");
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t start = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
-    ssize_t n = pread(fd, buf, sizeof buf - 1, start);
-    close(fd);
-    if (n < 0)
-        n = 0;
-    while (n > 0 && buf[n - 1] == '\n')
-        n--;
-    buf[n] = '\0';
-    return cb_xstrdup(buf);
-}
-
 _Noreturn static void exec_slirp(const char *prog, pid_t target, const char *log_path, int ready_w, int exit_r) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -110,7 +92,8 @@ int cb_slirp_start(const char *prog, pid_t target, const char *log_path, const v
     cb_slirp_stop(s);
     if (*stop)
         return cb_error_kind_set(err, CB_ERR_INTERRUPTED, "network private: interrupted while slirp4netns started");
-    cb_autofree char *tail = log_tail(log_path);
+    char tail[1024];
+    cb_run_file_tail(log_path, tail, sizeof tail);
     return cb_error_kind_set(err, CB_ERR_SYSTEM, "network private: slirp4netns %s%s%s",
                              waited >= READY_TIMEOUT_MS ? "did not get ready within 30 s" : "failed",
                              tail[0] ? ": " : "", tail);

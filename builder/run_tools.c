@@ -22,6 +22,20 @@ const char *cb_run_rootfs_name(cb_run_rootfs_t r) {
     return "?";
 }
 
+void cb_run_file_tail(const char *path, char *buf, size_t cap) {
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t start = end > (off_t)cap - 1 ? end - (off_t)cap + 1 : 0;
+    ssize_t n = pread(fd, buf, cap - 1, start);
+    close(fd);
+    while (n > 0 && buf[n - 1] == '\n')
+        n--;
+    buf[n > 0 ? n : 0] = '\0';
+}
+
 char *cb_run_find_tool(const char *name) {
     const char *path = getenv("PATH");
     if (path == NULL || *path == '\0')

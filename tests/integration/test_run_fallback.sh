@@ -54,6 +54,10 @@ tree() {
 d_overlay=$(build overlay "$T/root-overlay" "$PATH")
 d_fuse=$(build fuse "$T/ovl/m/root-fuse" "$PATH")
 d_copy=$(build copy "$T/ovl/m/root-copy" "$T/nobin")
+# A fuse-overlayfs that cannot mount: the step goes on to the copy.
+printf '#!/bin/sh\necho "fake fuse-overlayfs: no mount today" >&2\nexit 3\n' >"$T/nobin/fuse-overlayfs"
+chmod +x "$T/nobin/fuse-overlayfs"
+d_fusefail=$(build fusefail "$T/ovl/m/root-fusefail" "$T/nobin")
 
 eq "no fallback on the test's own file system" "$(grep -c 'refused\|cannot be used' "$T/overlay.err")" 0
 eq "overlay: rootfs lines" "$(grep '^rootfs: ' "$T/overlay.err" | sort | uniq -c | tr -s ' ')" " 3 rootfs: kernel overlayfs"
@@ -67,6 +71,11 @@ grep -q 'fuse-overlayfs cannot be used either (fuse-overlayfs is not installed' 
 eq "copy: rootfs lines" "$(grep '^rootfs: ' "$T/copy.err" | tr '\n' ';')" \
     "rootfs: kernel overlayfs;rootfs: copy;rootfs: copy;rootfs: copy;"
 eq "fuse-overlayfs gives the kernel overlay's image, byte for byte" "$d_fuse" "$d_overlay"
+grep -q 'fuse-overlayfs could not mount the root file system (exit 3): fake fuse-overlayfs: no mount today; RUN steps use a copy of the root file system instead' \
+    "$T/fusefail.err" && ok || bad "no word of fuse-overlayfs failing: $(cat "$T/fusefail.err")"
+eq "fuse refused: rootfs lines" "$(grep '^rootfs: ' "$T/fusefail.err" | tr '\n' ';')" \
+    "rootfs: kernel overlayfs;rootfs: fuse-overlayfs;rootfs: copy;rootfs: copy;rootfs: copy;"
+eq "a copy after a refusal of each: the same image as the copy's" "$d_fusefail" "$d_copy"
 tree "$T/root-overlay" | awk '{ $NF = ""; print }' >"$T/tree.overlay"
 # Hardlinks: the inode column becomes which names share one.
 for label in fuse copy; do

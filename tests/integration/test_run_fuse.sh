@@ -12,14 +12,7 @@ base=$T/busybox
 busybox_base "$base"
 ctx=$T/ctx
 mkdir -p "$ctx"
-tag=cbuild-fuse-test-$$-$RANDOM
-export CB_FUSE_TEST_TAG=$tag
-daemons() {
-    local p
-    for p in $(pgrep -x fuse-overlayfs); do
-        { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "CB_FUSE_TEST_TAG=$tag" && echo "$p"
-    done
-}
+daemons() { tagged_procs fuse-overlayfs; }
 # leftovers WHAT: no daemon of ours, no fuse mount anywhere we can see.
 leftovers() {
     local left
@@ -75,27 +68,30 @@ unpack fuse:1 "$T/f1" && {
 layers fuse:1 >"$T/fuse.layers"
 grep -q ' tmp/u file 0644 1000 1000 ' "$T/fuse.layers" && ok || bad "USER 1000's file: $(grep tmp/u "$T/fuse.layers")"
 
+# A fuse-overlayfs that fails: the error has its output (forced, there is
+# no fallback); nothing is left.
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\necho "fake fuse-overlayfs: no mount today" >&2\nexit 3\n' >"$T/fakebin/fuse-overlayfs"
+chmod +x "$T/fakebin/fuse-overlayfs"
+PATH=$T/fakebin:$PATH cb_fails "failing fuse-overlayfs" \
+    'Containerfile:2(:[0-9]+)?: fuse-overlayfs could not mount the root file system \(exit 3\): fake fuse-overlayfs: no mount today' \
+    --no-cache -t fuse:2 "$ctx"
+leftovers "after a failing fuse-overlayfs"
+
 # A failing step and SIGINT: nothing of fuse-overlayfs left.
 printf 'FROM oci:%s:latest\nRUN echo x > /x; exit 5\n' "$base" >"$ctx/Containerfile.fail"
 cb_fails "failing step on fuse" 'Containerfile.fail:2(:[0-9]+)?: .*status 5' -t fail:1 -f "$ctx/Containerfile.fail" "$ctx"
 leftovers "after a failing step"
 m=$((300000 + RANDOM * 4 + $$ % 4))
 printf 'FROM oci:%s:latest\nRUN echo y > /y; sleep %s\n' "$base" "$m" >"$ctx/Containerfile.int"
-set -m
-"$CBUILD" -t int:1 -f "$ctx/Containerfile.int" "$ctx" >"$T/int.out" 2>"$T/int.err" &
-pid=$!
-set +m
-for _ in $(seq 200); do pgrep -f "^sleep $m\$" >/dev/null && break; sleep 0.1; done
-if pgrep -f "^sleep $m\$" >/dev/null; then
+if start_bg "sleep $m" -t int:1 -f "$ctx/Containerfile.int" "$ctx"; then
     [ -n "$(daemons)" ] && ok || bad "no fuse-overlayfs daemon while the step runs"
-    kill -INT -- "-$pid"
+    kill -INT -- "-$bg_pid"
     st=0
-    wait "$pid" || st=$?
+    wait "$bg_pid" || st=$?
     eq "SIGINT: exit status" "$st" 130
     leftovers "after SIGINT"
 else
-    bad "the step did not start: $(cat "$T/int.err")"
-    kill -KILL "$pid"
-    wait "$pid"
+    bad "the step did not start: $(cat "$T/bg.err")"
 fi
 finish

@@ -15,18 +15,10 @@ base=$T/busybox
 busybox_base "$base"
 ctx=$T/ctx
 mkdir -p "$ctx"
-# Every process cbuild starts inherits this: how ours are told from others'.
-tag=cbuild-net-test-$$-$RANDOM
-export CB_NET_TEST_TAG=$tag
-slirps() {
-    local p
-    for p in $(pgrep -x slirp4netns); do
-        { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "CB_NET_TEST_TAG=$tag" && echo "$p"
-    done
-}
+tag=$CB_TEST_TAG
 no_slirp() { # WHAT
     local left
-    left=$(slirps)
+    left=$(tagged_procs slirp4netns)
     [ -z "$left" ] && ok || bad "$1: slirp4netns left: $(ps -o pid,args -p "$(echo $left | tr ' ' ,)")"
 }
 
@@ -44,31 +36,13 @@ exec 3>&-
 
 # Listeners serving a token: one on the host's loopback, one on its first
 # non-loopback IPv4 address (when it has one).
-serve() { # ADDR TOKEN PORTFILE
-    python3 - "$@" <<'PY' >>"$T/server.log" 2>&1 &
-import http.server, os, sys
-addr, token, port_file = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(token)))
-        self.end_headers()
-        self.wfile.write(token)
-srv = http.server.HTTPServer((addr, 0), H)
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(srv.server_address[1]))
-os.rename(port_file + ".tmp", port_file)
-srv.serve_forever()
-PY
-    servers="${servers:-} $!"
-}
 trap 'kill $servers 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 lo_token=lo-$tag
-serve 127.0.0.1 "$lo_token" "$T/lo.port"
+serve_token 127.0.0.1 "$lo_token" "$T/lo.port"
 ext_ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+(\.[0-9]+){3}$' | grep -v '^127\.' | head -1)
 ext_token=ext-$tag
 if [ -n "$ext_ip" ]; then
-    serve "$ext_ip" "$ext_token" "$T/ext.port"
+    serve_token "$ext_ip" "$ext_token" "$T/ext.port"
 else
     echo "SKIP: the host has no non-loopback IPv4 address: private reaching the host's network is not checked"
 fi
@@ -142,22 +116,26 @@ printf 'FROM oci:%s:latest\nRUN --network=private echo failing; exit 7\n' "$base
 cb_fails "failing private step" 'Containerfile.fail:2(:[0-9]+)?: .*status 7' -t fail:1 -f "$ctx/Containerfile.fail" "$ctx"
 no_slirp "after a failing step"
 
+# A slirp4netns that fails: the error has its output; nothing is left.
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\necho "fake slirp4netns: cannot do it" >&2\nexit 1\n' >"$T/fakebin/slirp4netns"
+chmod +x "$T/fakebin/slirp4netns"
+PATH=$T/fakebin:$PATH cb_fails "failing slirp4netns" 'Containerfile.fail:2(:[0-9]+)?: network private: slirp4netns failed: fake slirp4netns: cannot do it' \
+    -t fail:2 -f "$ctx/Containerfile.fail" "$ctx"
+grep -qx failing "$T/err" && bad "the step ran without its network" || ok
+no_slirp "after a failing slirp4netns"
+[ -z "$(find "$CBUILD_ROOT/tmp" -mindepth 1 2>/dev/null | head -3)" ] && ok || bad "left in ROOT/tmp after a failing slirp4netns"
+
 # SIGINT while a private step runs (to cbuild, and to its process group as
 # ^C does): exit 130, no slirp4netns and no step process left.
 interrupt() { # WHAT TARGET(pid|group)
     local what=$1 target=$2 m=$((200000 + RANDOM * 4 + $$ % 4))
     printf 'FROM oci:%s:latest\nRUN --network=private sleep %s\n' "$base" "$m" >"$ctx/Containerfile.int"
-    set -m
-    "$CBUILD" -t int:1 -f "$ctx/Containerfile.int" "$ctx" >"$T/int.out" 2>"$T/int.err" &
-    local pid=$!
-    set +m
-    local i
-    for i in $(seq 200); do pgrep -f "^sleep $m\$" >/dev/null && break; sleep 0.1; done
-    pgrep -f "^sleep $m\$" >/dev/null || { bad "$what: the step did not start: $(cat "$T/int.err")"; kill -KILL "$pid"; wait "$pid"; return; }
-    [ -n "$(slirps)" ] && ok || bad "$what: no slirp4netns while the private step runs"
-    if [ "$target" = group ]; then kill -INT -- "-$pid"; else kill -INT "$pid"; fi
+    start_bg "sleep $m" -t int:1 -f "$ctx/Containerfile.int" "$ctx" || { bad "$what: the step did not start: $(cat "$T/bg.err")"; return; }
+    [ -n "$(tagged_procs slirp4netns)" ] && ok || bad "$what: no slirp4netns while the private step runs"
+    if [ "$target" = group ]; then kill -INT -- "-$bg_pid"; else kill -INT "$bg_pid"; fi
     local st=0
-    wait "$pid" || st=$?
+    wait "$bg_pid" || st=$?
     eq "$what: exit status" "$st" 130
     no_slirp "$what"
     pgrep -f "^sleep $m\$" >/dev/null && bad "$what: the step's process is left" || ok
