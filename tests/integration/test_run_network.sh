@@ -129,7 +129,7 @@ no_slirp "after a failing slirp4netns"
 # SIGINT while a private step runs (to cbuild, and to its process group as
 # ^C does): exit 130, no slirp4netns and no step process left.
 interrupt() { # WHAT TARGET(pid|group)
-    local what=$1 target=$2 m=$((200000 + RANDOM * 4 + $$ % 4))
+    local what=$1 target=$2 m=$((500000 + RANDOM * 4 + $$ % 4))
     printf 'FROM oci:%s:latest\nRUN --network=private sleep %s\n' "$base" "$m" >"$ctx/Containerfile.int"
     start_bg "sleep $m" -t int:1 -f "$ctx/Containerfile.int" "$ctx" || { bad "$what: the step did not start: $(cat "$T/bg.err")"; return; }
     [ -n "$(tagged_procs slirp4netns)" ] && ok || bad "$what: no slirp4netns while the private step runs"
