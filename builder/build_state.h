@@ -8,6 +8,7 @@
 
 #include "builder/build.h"
 #include "builder/image_config.h"
+#include "builder/run.h"
 #include "cache/ignore.h"
 #include "cache/oci.h"
 #include "cache/root.h"
@@ -74,7 +75,7 @@ typedef struct cb_build {
     size_t nbases;
     unsigned step, nsteps;   /* progress: STEP n/N */
     bool run_announced;      /* the RUN set-up was said once */
-    bool run_copy;           /* RUN steps use a copy of the tree (no overlayfs) */
+    cb_run_rootfs_t run_rootfs; /* how RUN steps make their root: a method refused once is not tried again */
     struct cb_statcache *statcache; /* context file digests (cache/statcache.h) */
     int key_root_fd;         /* an empty tree for key-mode copies, or -1 */
     int tree_tag;            /* in a stage's child process: its pid, in the names of trees it makes */

@@ -98,7 +98,7 @@ static void usage(FILE *out) {
           "      --no-cache-filter STAGE[,STAGE]  do not use cached steps in these stages\n"
           "      --explain-cache       say for each rebuilt step what changed\n"
           "      --jobs N              stages built at the same time (default: the CPUs)\n"
-          "      --network MODE        RUN's network: host (default) or none\n"
+          "      --network MODE        RUN's network: host (default), none or private (slirp4netns)\n"
           "      --secret id=ID,src=FILE|env=VAR\n"
           "                            a secret for RUN --mount=type=secret (never stored)\n"
           "      --pull[=POLICY]       FROM a registry image: missing (default), always (--pull\n"
@@ -280,8 +280,8 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o, cb_progress_mod
             o->explain_cache = true;
             break;
         case OPT_NETWORK:
-            if (strcmp(optarg, "host") != 0 && strcmp(optarg, "none") != 0) {
-                fprintf(stderr, "cbuild: --network %s: expected host or none\n", optarg);
+            if (strcmp(optarg, "host") != 0 && strcmp(optarg, "none") != 0 && strcmp(optarg, "private") != 0) {
+                fprintf(stderr, "cbuild: --network %s: expected host, none or private\n", optarg);
                 return 2;
             }
             free(o->network);

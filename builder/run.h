@@ -1,18 +1,27 @@
 /* The container a RUN step executes in (DESIGN.md "The runner").
  *
  * cb_run_container forks a child into new user, mount, pid, ipc and uts
- * namespaces (and a network namespace with only loopback for --network
- * none). The user namespace maps ids 0..N-1 onto the same ids of the
- * builder's own namespace (every id the builder has), so the step's root
- * holds capabilities only over the container's namespaces.
+ * namespaces (and a network namespace: with only loopback for --network
+ * none; for private, also a tap device that slirp4netns, started by the
+ * host side once the namespace exists and stopped when the step ends,
+ * connects to the host's network). The user namespace maps ids 0..N-1 onto
+ * the same ids of the builder's own namespace (every id the builder has),
+ * so the step's root holds capabilities only over the container's
+ * namespaces.
  *
- * Root file system (copy_mode false): kernel overlayfs (with userxattr, as it is mounted in a
+ * Root file system (CB_ROOTFS_OVERLAY): kernel overlayfs (with userxattr, as it is mounted in a
  * user namespace): lower = a stub dir over the stage's root file system,
  * upper = WORKSPACE/DIR/upper, which after the step holds exactly its
  * changes (whiteouts as 0/0 character devices, opaque dirs with
  * user.overlay.opaque). The stub provides the mount points /proc, /dev,
  * /sys and /etc/hosts, /etc/resolv.conf, /etc/hostname with the metadata
  * the stage's tree has, so mounting them writes nothing to the upper dir.
+ * CB_ROOTFS_FUSE: the same layers through fuse-overlayfs, whose daemon runs
+ * outside the container's pid and mount namespaces (the step cannot see or
+ * kill it) and is unmounted and waited for before the upper dir is read;
+ * its upper dir may hold whiteouts as ".wh." files and opaque markers as
+ * ".wh..wh..opq" files or user.fuseoverlayfs.opaque (layer/upper.h).
+ * CB_ROOTFS_COPY: a copy of the tree, the layer being the difference.
  *
  * Inside: a fresh /proc, a tmpfs /dev with null zero full random urandom
  * tty bound from the host, devpts, /dev/shm; /sys bound read-only when
@@ -35,7 +44,22 @@
 
 #include "common/error.h"
 
-typedef enum cb_run_network { CB_NET_HOST, CB_NET_NONE } cb_run_network_t;
+typedef enum cb_run_network { CB_NET_HOST, CB_NET_NONE, CB_NET_PRIVATE } cb_run_network_t;
+
+/* How the step's root file system is made, in the order they are tried. */
+typedef enum cb_run_rootfs { CB_ROOTFS_OVERLAY, CB_ROOTFS_FUSE, CB_ROOTFS_COPY } cb_run_rootfs_t;
+
+/* "kernel overlayfs", "fuse-overlayfs", "copy". */
+const char *cb_run_rootfs_name(cb_run_rootfs_t r);
+
+/* Whether fuse-overlayfs can be used here: the program in PATH and
+ * /dev/fuse open for reading and writing. When not, *why (caller frees)
+ * says what is missing. */
+bool cb_run_fuse_usable(char **why);
+
+/* The network helper private needs (slirp4netns in PATH); NULL and *why
+ * (caller frees) when there is none. Caller frees the path. */
+char *cb_run_net_helper(char **why);
 
 /* A mount prepared on the host side (RUN --mount, secrets). */
 typedef struct cb_run_mount {
@@ -61,11 +85,10 @@ typedef struct cb_run_spec {
     size_t ngroups;
     const char *hostname;
     cb_run_network_t network;
+    const char *net_helper; /* private: slirp4netns' path (cb_run_net_helper) */
     const cb_run_mount_t *mounts;
     size_t nmounts;
-    /* No overlay: the step runs in a copy of the lower tree (made here),
-     * for kernels that refuse overlayfs in a user namespace. */
-    bool copy_mode;
+    cb_run_rootfs_t rootfs;
 } cb_run_spec_t;
 
 typedef struct cb_run_result {
@@ -73,8 +96,9 @@ typedef struct cb_run_result {
     char *tail;   /* the output's last lines (at most ~4 KiB), caller frees */
     char *upper;  /* WORKSPACE/DIR/upper: the step's changes, caller frees */
     char *rootfs; /* copy mode: WORKSPACE/DIR/rootfs, the tree after the step */
-    /* The kernel refused the overlay mount (nothing ran): try copy mode. */
-    bool overlay_refused;
+    /* The overlay (kernel or fuse) could not be mounted; nothing ran: try
+     * the next method. */
+    bool rootfs_refused;
 } cb_run_result_t;
 
 /* Runs the step; 0 whenever the command ran, whatever its status. Fails

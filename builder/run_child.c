@@ -294,6 +294,10 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
     /* The caller's umask is not the step's (docker's is 0022). */
     umask(022);
     cb_error_t *err = NULL;
+    /* fuse-overlayfs: the root is mounted already, in the namespace its
+     * daemon shares; pivot_root must not move the daemon's root too. */
+    if (spec->rootfs == CB_ROOTFS_FUSE && unshare(CLONE_NEWNS) < 0)
+        die("create the container's mount namespace");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         die("make the mount namespace private");
 
@@ -303,11 +307,11 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
     if (n < 0 || (size_t)n >= sizeof opts)
         die("overlay options too long");
     snprintf(root, sizeof root, "%s/%s", spec->dir, RUN_ROOTFS);
-    if (spec->copy_mode) {
+    if (spec->rootfs == CB_ROOTFS_COPY) {
         /* pivot_root needs a mount point: the copy bound onto itself. */
         if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
             die("bind the root file system copy");
-    } else if (mount("overlay", root, "overlay", 0, opts) < 0) {
+    } else if (spec->rootfs == CB_ROOTFS_OVERLAY && mount("overlay", root, "overlay", 0, opts) < 0) {
         exit_code_g = RUN_OVERLAY_REFUSED;
         die("the kernel refused an overlay mount in a user namespace (%s)", opts);
     }
@@ -330,8 +334,8 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
 
     if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
         die("sethostname");
-    if (spec->network == CB_NET_NONE && cb_run_loopback_up(&err) < 0)
-        die_err(err, "network none");
+    if (spec->network != CB_NET_HOST && cb_run_loopback_up(&err) < 0)
+        die_err(err, spec->network == CB_NET_NONE ? "network none" : "network private");
 
     if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
         die("pivot_root");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -51,9 +52,11 @@ static int write_text(int dirfd, const char *name, const char *text, cb_error_t 
 /* The step's /etc/hosts, /etc/resolv.conf and /etc/hostname. */
 static int write_etc_files(int dirfd, const cb_run_spec_t *spec, cb_error_t **err) {
     const char *h = spec->hostname ? spec->hostname : "localhost";
+    /* With slirp4netns the step has an address of its own, as podman's
+     * containers have their name on theirs. */
     cb_autofree char *hosts = cb_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
-                                           "ip6-loopback\n127.0.1.1\t%s\n",
-                                           h);
+                                           "ip6-loopback\n%s\t%s\n",
+                                           spec->network == CB_NET_PRIVATE ? "10.0.2.100" : "127.0.1.1", h);
     cb_autofree char *hostname = cb_xasprintf("%s\n", h);
     cb_autobuf cb_buf_t resolv = CB_BUF_INIT;
     if (spec->network == CB_NET_HOST) {
@@ -64,6 +67,8 @@ static int write_etc_files(int dirfd, const cb_run_spec_t *spec, cb_error_t **er
             cb_buf_puts(&resolv, line);
         if (f)
             fclose(f);
+    } else if (spec->network == CB_NET_PRIVATE) {
+        cb_buf_puts(&resolv, "nameserver 10.0.2.3\n"); /* slirp4netns' DNS forwarder */
     }
     if (write_text(dirfd, RUN_HOSTS, hosts, err) < 0 || write_text(dirfd, RUN_HOSTNAME, hostname, err) < 0 ||
         write_text(dirfd, RUN_RESOLV, cb_buf_str(&resolv), err) < 0)
@@ -81,13 +86,14 @@ static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_strv_t *created, 
         if (mkdirat(dirfd, sub[i], 0755) < 0 || fchmodat(dirfd, sub[i], 0755, 0) < 0)
             return cb_error_set(err, errno, "create %s/%s/%s", spec->workspace, spec->dir, sub[i]);
     cb_autoclose int lowerfd = openat(wsfd, spec->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    cb_autoclose int stubfd = openat(dirfd, spec->copy_mode ? RUN_ROOTFS : RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool copy = spec->rootfs == CB_ROOTFS_COPY;
+    cb_autoclose int stubfd = openat(dirfd, copy ? RUN_ROOTFS : RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lowerfd < 0 || stubfd < 0)
         return cb_error_set(err, errno, "open the step's lower directories");
-    if (spec->copy_mode && cb_tree_clone(lowerfd, stubfd, err) < 0)
+    if (copy && cb_tree_clone(lowerfd, stubfd, err) < 0)
         return cb_error_wrap(err, "copying the root file system");
     bool etc_files = false;
-    if (cb_run_make_stub(lowerfd, stubfd, spec, &etc_files, spec->copy_mode ? created : NULL, err) < 0)
+    if (cb_run_make_stub(lowerfd, stubfd, spec, &etc_files, copy ? created : NULL, err) < 0)
         return cb_error_wrap(err, "preparing the mount points");
     return etc_files ? write_etc_files(dirfd, spec, err) : 0;
 }
@@ -140,8 +146,25 @@ static int status_code(int st) {
     return 255;
 }
 
+/* fuse-overlayfs: the root mounted here, before pid 1 exists (run_fuse.c). */
+static pid_t mount_fuse_root(const cb_run_spec_t *spec, int errfd) {
+    char msg[1024];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        dprintf(errfd, "make the mount namespace private: %s", strerror(errno));
+        _exit(127);
+    }
+    pid_t daemon = cb_run_fuse_mount(spec, msg, sizeof msg);
+    if (daemon < 0) {
+        dprintf(errfd, "%s", msg);
+        _exit(RUN_OVERLAY_REFUSED);
+    }
+    return daemon;
+}
+
 /* The intermediate child: a user namespace of its own (mapped by the
- * parent), then the other namespaces, whose pid 1 it forks and waits for. */
+ * parent), then the other namespaces, whose pid 1 it forks and waits for.
+ * For --network private it waits, once the network namespace exists,
+ * until the parent has started slirp4netns for it. */
 _Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int sync_in, int errfd,
                                   int outfd) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -154,16 +177,33 @@ _Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int s
     }
     if (write(sync_out, &c, 1) != 1 || read(sync_in, &c, 1) != 1 || c != 'm')
         _exit(127); /* the parent has the reason */
-    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-    if (spec->network == CB_NET_NONE)
-        flags |= CLONE_NEWNET;
-    if (unshare(flags) < 0) {
-        dprintf(errfd, "create the mount, pid, ipc and uts namespaces: %s", strerror(errno));
-        _exit(127);
-    }
     if (chdir(spec->workspace) < 0) {
         dprintf(errfd, "chdir %s: %s", spec->workspace, strerror(errno));
         _exit(127);
+    }
+    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    pid_t daemon = -1;
+    if (spec->rootfs == CB_ROOTFS_FUSE) {
+        /* The daemon in the mount namespace, not in the pid namespace (of
+         * which it would become pid 1). */
+        if (unshare(CLONE_NEWNS) < 0) {
+            dprintf(errfd, "create the mount namespace: %s", strerror(errno));
+            _exit(127);
+        }
+        daemon = mount_fuse_root(spec, errfd);
+        flags &= ~CLONE_NEWNS;
+    }
+    if (spec->network != CB_NET_HOST)
+        flags |= CLONE_NEWNET;
+    if (unshare(flags) < 0) {
+        dprintf(errfd, "create the mount, pid, ipc, uts%s namespaces: %s",
+                spec->network != CB_NET_HOST ? " and network" : "", strerror(errno));
+        _exit(127);
+    }
+    if (spec->network == CB_NET_PRIVATE) {
+        c = 'n';
+        if (write(sync_out, &c, 1) != 1 || read(sync_in, &c, 1) != 1 || c != 'g')
+            _exit(127); /* the parent has the reason */
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -174,12 +214,16 @@ _Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int s
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         cb_run_child(spec, errfd, outfd);
     }
-    close(errfd);
     close(outfd);
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
             _exit(127);
+    char msg[1024];
+    if (daemon > 0 && cb_run_fuse_unmount(spec, daemon, msg, sizeof msg) < 0) {
+        dprintf(errfd, "%s", msg);
+        _exit(127);
+    }
     _exit(status_code(st));
 }
 
@@ -299,16 +343,27 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     cb_autobuf cb_buf_t setup_err = CB_BUF_INIT;
     tail_t tail = {.len = 0};
     int rc = 0;
+    cb_slirp_t slirp = {.pid = 0, .exit_fd = -1};
     if (pid < 0) {
         rc = cb_error_set(err, fork_errno, "fork");
     } else {
         char c;
+        bool mapped = false;
         if (read(up[0], &c, 1) == 1) {
             if (write_map(pid, "uid_map") < 0 || write_map(pid, "gid_map") < 0)
                 cb_buf_printf(&setup_err, "write the id maps of the step's user namespace: %s",
                               strerror(errno));
             else
-                (void)!write(down[1], "m", 1);
+                mapped = write(down[1], "m", 1) == 1;
+        }
+        /* The child's network namespace exists once it says 'n'; any
+         * failure leaves it to read EOF and give up. */
+        if (mapped && spec->network == CB_NET_PRIVATE && read(up[0], &c, 1) == 1 && c == 'n') {
+            cb_autofree char *log = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_SLIRP_LOG);
+            if (cb_slirp_start(spec->net_helper, pid, log, &interrupted, &slirp, err) < 0)
+                rc = -1;
+            else
+                (void)!write(down[1], "g", 1);
         }
         close(down[1]);
         down[1] = -1;
@@ -317,6 +372,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
         }
         res->status = status_code(st);
+        cb_slirp_stop(&slirp);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
@@ -325,7 +381,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
         close(down[1]);
     close(errp[0]);
     close(outp[0]);
-    if (spec->copy_mode)
+    if (spec->rootfs == CB_ROOTFS_COPY)
         remove_stubs(wsfd, spec, &created);
     if (rc < 0)
         return rc;
@@ -334,14 +390,14 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
         (*err)->status = interrupted; /* the exit code is 128 + the signal */
         return -1;
     }
-    if (setup_err.len > 0 && res->status == RUN_OVERLAY_REFUSED && !spec->copy_mode) {
-        res->overlay_refused = true;
+    if (setup_err.len > 0 && res->status == RUN_OVERLAY_REFUSED && spec->rootfs != CB_ROOTFS_COPY) {
+        res->rootfs_refused = true;
         return cb_error_kind_set(err, CB_ERR_SYSTEM, "%s", cb_buf_str(&setup_err));
     }
     if (setup_err.len > 0)
         return cb_error_kind_set(err, CB_ERR_SYSTEM, "setting up the container: %s", cb_buf_str(&setup_err));
     res->tail = tail_lines(&tail);
-    if (spec->copy_mode)
+    if (spec->rootfs == CB_ROOTFS_COPY)
         res->rootfs = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_ROOTFS);
     else
         res->upper = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_UPPER);

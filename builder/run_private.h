@@ -3,6 +3,9 @@
 #ifndef CB_BUILDER_RUN_PRIVATE_H
 #define CB_BUILDER_RUN_PRIVATE_H
 
+#include <signal.h>
+#include <sys/types.h>
+
 #include "builder/run.h"
 #include "common/util.h"
 
@@ -15,10 +18,47 @@
 #define RUN_RESOLV "resolv.conf"
 #define RUN_HOSTNAME "hostname"
 #define RUN_SECRETS "secrets"
+#define RUN_FUSE_LOG "fuse.log"
+#define RUN_SLIRP_LOG "slirp.log"
 
-/* The exit status of the container's pid 1 when the kernel refused the
- * overlay mount (its text is on errfd too). */
+/* The exit status of the container's pid 1 (or of the intermediate child,
+ * for fuse-overlayfs) when the overlay could not be mounted (its text is
+ * on errfd too). */
 #define RUN_OVERLAY_REFUSED 125
+
+/* The last (at most cap - 1) bytes of the file at path, without trailing
+ * newlines, in buf; "" when it cannot be read. (A helper's output, for an
+ * error message.) */
+void cb_run_file_tail(const char *path, char *buf, size_t cap);
+
+/* name's path in PATH (an executable regular file), or NULL. Caller frees. */
+char *cb_run_find_tool(const char *name);
+
+/* fuse-overlayfs (run_fuse.c), in the intermediate child: in its own
+ * (private) mount namespace, mounts the step's root at DIR/rootfs over the
+ * same layers as the kernel overlay would use, with the daemon as its
+ * child (killed should this process die). Returns the daemon's pid, or -1
+ * with the reason in msg. */
+pid_t cb_run_fuse_mount(const cb_run_spec_t *spec, char *msg, size_t cap);
+/* After the container's pid 1 is gone: unmounts the root, and waits for
+ * the daemon to exit (every write it was asked for is then in the upper
+ * dir). -1 with the reason in msg when either fails. */
+int cb_run_fuse_unmount(const cb_run_spec_t *spec, pid_t daemon, char *msg, size_t cap);
+
+/* slirp4netns for --network private (run_slirp.c). */
+typedef struct cb_slirp {
+    pid_t pid;
+    int exit_fd; /* closing it tells slirp4netns to exit */
+} cb_slirp_t;
+
+/* Starts prog for the network namespace of target, with its output in
+ * log_path, and waits until it has configured the tap device (or failed;
+ * the error then has the end of its output). Gives up when *stop becomes
+ * non-zero (a signal). */
+int cb_slirp_start(const char *prog, pid_t target, const char *log_path, const volatile sig_atomic_t *stop,
+                   cb_slirp_t *s, cb_error_t **err);
+/* Stops it and reaps it; nothing of it is left. s may be unstarted (pid 0). */
+void cb_slirp_stop(cb_slirp_t *s);
 
 /* The container's pid 1: sets up the root file system and executes the
  * step. Reports a setup failure as text on errfd and exits 127; errfd is

@@ -109,19 +109,59 @@ static bool dir_empty(const char *path) {
     return empty;
 }
 
+/* The step's network; for private also the helper, checked here so that
+ * its absence is an error before anything is set up. */
 static int step_network(const cb_build_t *b, const cb_instr_run_t *ins, cb_run_network_t *out,
-                        cb_error_t **err) {
+                        char **helper, cb_error_t **err) {
     const char *net = ins->network && strcmp(ins->network, "default") != 0 ? ins->network : b->opts->network;
-    if (net == NULL || strcmp(net, "host") == 0 || strcmp(net, "default") == 0)
+    if (net == NULL || strcmp(net, "host") == 0 || strcmp(net, "default") == 0) {
         *out = CB_NET_HOST;
-    else if (strcmp(net, "none") == 0)
+    } else if (strcmp(net, "none") == 0) {
         *out = CB_NET_NONE;
-    else
-        return cb_error_kind_set(err, CB_ERR_INPUT,
-                                 "network mode %s is not available (host or none; private needs "
-                                 "slirp4netns or pasta, which cbuild does not drive yet)",
-                                 net);
+    } else if (strcmp(net, "private") == 0) {
+        *out = CB_NET_PRIVATE;
+        cb_autofree char *why = NULL;
+        *helper = cb_run_net_helper(&why);
+        if (*helper == NULL)
+            return cb_error_kind_set(err, CB_ERR_SYSTEM, "%s", why);
+    } else {
+        return cb_error_kind_set(err, CB_ERR_INPUT, "network mode %s is not available (host, none or private)", net);
+    }
     return 0;
+}
+
+/* CBUILD_RUN_ROOTFS=overlay|fuse|copy forces a method (no fallback from
+ * it: tests use it to know which one ran). */
+static int forced_rootfs(cb_run_rootfs_t *out, bool *forced, cb_error_t **err) {
+    const char *force = getenv("CBUILD_RUN_ROOTFS");
+    *forced = force && *force;
+    if (!*forced)
+        return 0;
+    if (strcmp(force, "overlay") == 0) {
+        *out = CB_ROOTFS_OVERLAY;
+    } else if (strcmp(force, "fuse") == 0) {
+        cb_autofree char *why = NULL;
+        if (!cb_run_fuse_usable(&why))
+            return cb_error_kind_set(err, CB_ERR_SYSTEM, "CBUILD_RUN_ROOTFS=fuse: %s", why);
+        *out = CB_ROOTFS_FUSE;
+    } else if (strcmp(force, "copy") == 0) {
+        *out = CB_ROOTFS_COPY;
+    } else {
+        return cb_error_kind_set(err, CB_ERR_INPUT, "CBUILD_RUN_ROOTFS=%s: expected overlay, fuse or copy", force);
+    }
+    return 0;
+}
+
+/* After method `refused` could not be mounted: the next one that can be
+ * used here. */
+static cb_run_rootfs_t next_rootfs(cb_run_rootfs_t refused) {
+    if (refused == CB_ROOTFS_OVERLAY) {
+        cb_autofree char *why = NULL;
+        if (cb_run_fuse_usable(&why))
+            return CB_ROOTFS_FUSE;
+        cb_warn("run", "fuse-overlayfs cannot be used either (%s)", why);
+    }
+    return CB_ROOTFS_COPY;
 }
 
 /* Copy mode: the layer is the difference between the stage's tree and the
@@ -155,7 +195,7 @@ static int take_copy(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, con
 }
 
 /* The layer from the upper dir, then the upper dir into the stage's tree. */
-static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, const char *upper,
+static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, const char *upper, bool fuse,
                         cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
     if (dir_empty(upper)) {
@@ -165,6 +205,8 @@ static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, 
     cb_autoclose int ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (ufd < 0)
         return cb_error_set(err, errno, "open %s", upper);
+    if (fuse && cb_upper_drop_idle_opaque(ufd, st->rootfs_fd, err) < 0)
+        return cb_error_wrap(err, "reading fuse-overlayfs' upper dir");
     cb_layer_job_t job = {0};
     if (cb_layer_job_begin(b, &job, err) < 0 || cb_layer_add_upper(job.writer, ufd, err) < 0 ||
         cb_layer_job_commit(b, stage, &job, false, NULL, err) < 0) {
@@ -192,7 +234,10 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
     step_env(st, ins, &user, &env);
     step_argv(st, ins, &argv);
     cb_run_network_t net = CB_NET_HOST;
-    if (step_network(b, ins, &net, err) < 0) {
+    cb_autofree char *net_helper = NULL;
+    cb_run_rootfs_t rootfs = b->run_rootfs;
+    bool forced = false;
+    if (step_network(b, ins, &net, &net_helper, err) < 0 || forced_rootfs(&rootfs, &forced, err) < 0) {
         cb_user_clear(&user);
         return -1;
     }
@@ -222,39 +267,49 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
             .ngroups = user.ngroups,
             .hostname = "cbuild",
             .network = net,
+            .net_helper = net_helper,
             .mounts = mounts.items,
             .nmounts = mounts.len,
         };
-        const char *force = getenv("CBUILD_RUN_ROOTFS");
-        if (force && strcmp(force, "copy") == 0)
-            b->run_copy = true;
-        spec.copy_mode = b->run_copy;
+        spec.rootfs = rootfs;
         if (!b->run_announced) {
             b->run_announced = true;
             cb_userns_mode_t um = cb_userns_mode();
             cb_info("run", "RUN steps run on %s in a user namespace (%s)",
-                    b->run_copy ? "a copy of the root file system" : "kernel overlayfs",
+                    rootfs == CB_ROOTFS_COPY ? "a copy of the root file system" : cb_run_rootfs_name(rootfs),
                     um == CB_USERNS_SUBIDS   ? "rootless, ids from /etc/subuid and /etc/subgid"
                     : um == CB_USERNS_SINGLE ? "rootless, only your own id mapped"
                                              : "as root, all ids mapped");
         }
+        cb_info("run", "rootfs: %s", cb_run_rootfs_name(spec.rootfs));
         rc = cb_run_container(&spec, &res, err);
-        if (rc < 0 && res.overlay_refused) {
-            /* Nothing ran: the same step again on a copy, and every later one. */
-            cb_warn("run", "%s; RUN steps use a copy of the root file system instead", (*err)->msg);
+        while (rc < 0 && res.rootfs_refused && !forced) {
+            /* Nothing ran: the same step again with the next method, and
+             * every later step too. */
+            cb_run_rootfs_t next = next_rootfs(spec.rootfs);
+            cb_warn("run", "%s; RUN steps use %s instead", (*err)->msg,
+                    next == CB_ROOTFS_COPY ? "a copy of the root file system" : cb_run_rootfs_name(next));
             cb_error_free(*err);
             *err = NULL;
-            b->run_copy = spec.copy_mode = true;
+            b->run_rootfs = spec.rootfs = next;
             cb_run_result_clear(&res);
-            cb_autofree char *retry = cb_xasprintf("%s-copy", dir);
+            cb_autofree char *retry = cb_xasprintf("%s-%d", dir, (int)next);
             cb_autofree char *retry_path = cb_xasprintf("%s/%s", b->scratch, retry);
             rc = mkdir(retry_path, 0755) < 0 ? cb_error_set(err, errno, "create %s", retry_path) : 0;
             spec.dir = retry;
-            if (rc == 0)
-                rc = cb_run_container(&spec, &res, err);
-            free(dir_path_copy);
+            /* The refused attempt's directory goes now. */
+            if (dir_path_copy) {
+                cb_autoerr cb_error_t *rm_err = NULL;
+                (void)cb_rm_rf(dir_path_copy, &rm_err);
+                free(dir_path_copy);
+            }
             dir_path_copy = cb_steal_pointer(&retry_path);
+            if (rc < 0)
+                break;
+            cb_info("run", "rootfs: %s", cb_run_rootfs_name(spec.rootfs));
+            rc = cb_run_container(&spec, &res, err);
         }
+        rootfs = spec.rootfs; /* the method the step ran with */
     }
     if (rc == 0 && res.status != 0) {
         rc = cb_error_kind_set(err, CB_ERR_STEP, "RUN exited with status %d: %s%s%s", res.status,
@@ -263,7 +318,8 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
     }
     cb_run_mounts_finish(&mounts, rc == 0);
     if (rc == 0)
-        rc = res.rootfs ? take_copy(b, stage, ins, res.rootfs, err) : take_changes(b, stage, ins, res.upper, err);
+        rc = res.rootfs ? take_copy(b, stage, ins, res.rootfs, err)
+                        : take_changes(b, stage, ins, res.upper, rootfs == CB_ROOTFS_FUSE, err);
     cb_run_result_clear(&res);
     cb_user_clear(&user);
     /* The step's directory holds files of any owner: we are root here. */

@@ -21,6 +21,16 @@
  *   - everything else is the new or changed entry itself, with overlay
  *     bookkeeping xattrs (user.overlay.* / trusted.overlay.*: origin,
  *     impure, nlink, ...) that are not image content.
+ * fuse-overlayfs (the fallback when the kernel refuses an overlay in a
+ * user namespace) writes the same, or when it may not make device nodes:
+ *   - a whiteout as an empty regular file ".wh.NAME" beside it;
+ *   - an opaque directory with trusted.overlay.opaque or
+ *     user.fuseoverlayfs.opaque "y", and always also an empty regular
+ *     file ".wh..wh..opq" in it;
+ *   - user.fuseoverlayfs.* bookkeeping xattrs (origin, ...).
+ * Both are read here from any upper: a step cannot create a ".wh." name
+ * through fuse-overlayfs, and through the kernel overlay such a file would
+ * be read as a whiteout by whoever unpacks the layer anyway.
  * A real 0/0 character device cannot exist in an upper (the overlay would
  * show it as deleted), so reading every 0/0 device as a whiteout is exact.
  * Other device nodes are content. Sockets are not: both functions skip
@@ -44,13 +54,16 @@
 #include "common/error.h"
 #include "layer/writer.h"
 
-/* True for user.overlay.* and trusted.overlay.* (also the "escaped" form
- * user.overlay.overlay.* that a nested overlay stores). */
+/* True for user.overlay.*, trusted.overlay.* (also the "escaped" form
+ * user.overlay.overlay.* that a nested overlay stores) and
+ * user.fuseoverlayfs.*. */
 bool cb_overlay_xattr_name(const char *name);
 
 /* Adds the upper dir upper_dirfd to the layer, depth-first with each
- * directory's children sorted bytewise, at the layer root:
- *   - a 0/0 character device "a/b" becomes the whiteout "a/.wh.b";
+ * directory's children sorted bytewise (a ".wh.NAME" file sorted as
+ * NAME, where the kernel's whiteout would be), at the layer root:
+ *   - a 0/0 character device "a/b" or a file "a/.wh.b" becomes the
+ *     whiteout "a/.wh.b"; a ".wh..wh..opq" file only marks its directory;
  *   - an opaque directory "d" becomes its directory entry, then the marker
  *     "d/.wh..wh..opq", then its children;
  *   - anything else is written as cb_layer_add_path would: ownership and
@@ -59,6 +72,15 @@ bool cb_overlay_xattr_name(const char *name);
  *     overlay xattr reaches the layer.
  * upper_dirfd may be an O_PATH descriptor; it is not moved or closed. */
 int cb_layer_add_upper(cb_layer_writer_t *w, int upper_dirfd, cb_error_t **err);
+
+/* fuse-overlayfs marks every directory it creates opaque, also where the
+ * lower has nothing to hide; the kernel marks only a directory made where
+ * the lower had one. This takes the mark (marker files and opaque xattrs)
+ * off every upper directory whose path is not a directory in lower_dirfd
+ * (followed component by component with O_NOFOLLOW; below an opaque
+ * directory, nothing is compared), keeping the directory's times, so that
+ * the layer is the one the kernel overlay would give. */
+int cb_upper_drop_idle_opaque(int upper_dirfd, int lower_dirfd, cb_error_t **err);
 
 /* Moves the changes in upper_dirfd into the tree merged_dirfd with
  * renameat (both must be on one file system, which makes this cheap):

@@ -16,12 +16,15 @@ typedef int (*cb_layer_add_fn)(cb_layer_writer_t *w, int parentfd, const char *b
                                const char *name, const cb_layer_attrs_t *attrs, int *dir_out,
                                cb_error_t **err);
 
+/* Orders two names (char *const * each, as qsort passes them). */
+typedef int (*cb_layer_order_fn)(const void *a, const void *b);
+
 /* Adds every child of the directory dirfd with add, depth-first, each
- * directory's children sorted bytewise; prefix is the entry name of dirfd
- * ("" for the layer root). A child for which add hands back a directory
- * descriptor is walked next. (tree.c) */
-int cb_layer_walk(cb_layer_writer_t *w, int dirfd, const char *prefix,
-                  const cb_layer_attrs_t *attrs, cb_layer_add_fn add, cb_error_t **err);
+ * directory's children sorted bytewise, or by order when it is not NULL;
+ * prefix is the entry name of dirfd ("" for the layer root). A child for
+ * which add hands back a directory descriptor is walked next. (tree.c) */
+int cb_layer_walk(cb_layer_writer_t *w, int dirfd, const char *prefix, const cb_layer_attrs_t *attrs,
+                  cb_layer_add_fn add, cb_layer_order_fn order, cb_error_t **err);
 
 /* While on, xattrs named user.overlay.* / trusted.overlay.* are dropped from
  * the entries written (upper.c turns it on for the length of one walk). */

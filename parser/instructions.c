@@ -197,8 +197,11 @@ static int parse_run(const parse_req_t *req, cb_instr_t **out, cb_error_t **err)
         if (cb_mount_check(mounts->items[i], err) < 0)
             return cb_error_wrap(err, "--mount=%s", mounts->items[i]);
     const char *net = req->flags[1].str;
-    if (net && strcmp(net, "default") != 0 && strcmp(net, "none") != 0 && strcmp(net, "host") != 0)
-        return cb_error_set(err, 0, "unsupported network mode \"%s\" (default, none or host)", net);
+    /* private (a namespace of its own with slirp4netns) is buildah's name,
+     * not BuildKit's: an extension. */
+    if (net && strcmp(net, "default") != 0 && strcmp(net, "none") != 0 && strcmp(net, "host") != 0 &&
+        strcmp(net, "private") != 0)
+        return cb_error_set(err, 0, "unsupported network mode \"%s\" (default, none, host or private)", net);
     const char *sec = req->flags[2].str;
     if (sec && strcmp(sec, "insecure") != 0 && strcmp(sec, "sandbox") != 0)
         return cb_error_set(err, 0, "unsupported security mode \"%s\" (insecure or sandbox)", sec);

@@ -68,14 +68,8 @@ leftovers "missing program" "sleep $n"
 interrupt() { # WHAT TARGET(pid|group)
     local what=$1 target=$2 m=$((n + 10 + RANDOM % 1000))
     printf 'FROM oci:%s:latest\nRUN echo first > /first\nRUN sleep %s\n' "$base" "$m" >"$ctx/Containerfile.int"
-    set -m
-    "$CBUILD" -t int:1 -f "$ctx/Containerfile.int" "$ctx" >"$T/int.out" 2>"$T/int.err" &
-    local pid=$!
-    set +m
-    local i
-    for i in $(seq 200); do pgrep -f "^sleep $m\$" >/dev/null && break; sleep 0.1; done
-    pgrep -f "^sleep $m\$" >/dev/null || { bad "$what: the step did not start: $(cat "$T/int.err")"; kill -KILL "$pid"; wait "$pid"; return; }
-    local t0
+    start_bg "sleep $m" -t int:1 -f "$ctx/Containerfile.int" "$ctx" || { bad "$what: the step did not start: $(cat "$T/bg.err")"; return; }
+    local pid=$bg_pid t0
     t0=$(date +%s%N)
     if [ "$target" = group ]; then kill -INT -- "-$pid"; else kill -INT "$pid"; fi
     local st=0
@@ -83,7 +77,7 @@ interrupt() { # WHAT TARGET(pid|group)
     local ms=$((($(date +%s%N) - t0) / 1000000))
     eq "$what: exit status" "$st" 130
     [ "$ms" -lt 5000 ] && ok || bad "$what: cbuild took $ms ms to stop"
-    grep -qi 'interrupt' "$T/int.err" && ok || bad "$what: no word of the interrupt: $(tail -3 "$T/int.err")"
+    grep -qi 'interrupt' "$T/bg.err" && ok || bad "$what: no word of the interrupt: $(tail -3 "$T/bg.err")"
     leftovers "$what" "sleep $m"
 }
 interrupt "SIGINT to cbuild" pid

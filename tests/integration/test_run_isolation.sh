@@ -15,24 +15,8 @@ mkdir -p "$ctx"
 
 # A listener on the host's loopback: serves /token, writes its port to a file.
 token=net-token-$$-$RANDOM
-python3 - "$T/port" "$token" <<'PY' >"$T/server.log" 2>&1 &
-import http.server, sys
-port_file, token = sys.argv[1], sys.argv[2].encode()
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(token)))
-        self.end_headers()
-        self.wfile.write(token)
-srv = http.server.HTTPServer(("127.0.0.1", 0), H)
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(srv.server_address[1]))
-import os
-os.rename(port_file + ".tmp", port_file)
-srv.serve_forever()
-PY
-server=$!
-trap 'kill "$server" 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+serve_token 127.0.0.1 "$token" "$T/port"
+trap 'kill $servers 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
 [ -s "$T/port" ] || { echo "FAIL: the test's listener did not start: $(cat "$T/server.log")"; exit 1; }
 port=$(cat "$T/port")

@@ -21,8 +21,8 @@ packages=(
     curl ca-certificates pigz zstd tar gzip
     # base image fixture (testdata/fixtures/make-busybox-oci.sh)
     busybox-static
-    # rootless runs: newuidmap/newgidmap, fuse-overlayfs fallback
-    uidmap fuse-overlayfs
+    # rootless runs: newuidmap/newgidmap, fuse-overlayfs fallback, --network private
+    uidmap fuse-overlayfs slirp4netns
     # analysis, benchmarks, terminal checks
     valgrind hyperfine tmux time strace
     # cbuild graph --format svg, man page rendering checks

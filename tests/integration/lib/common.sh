@@ -73,6 +73,57 @@ unpack() {
 layers() {
     python3 "$CB_SOURCE_DIR/tests/integration/lib/layers.py" "$CBUILD_ROOT/store" "$1"
 }
+# Every process a test starts inherits this tag: how its processes are told
+# from those of other tests and other users of the machine.
+export CB_TEST_TAG=cbuild-test-$$-$RANDOM
+# tagged_procs NAME: the pids of processes named NAME that carry our tag.
+tagged_procs() {
+    local p
+    for p in $(pgrep -x "$1"); do
+        { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "CB_TEST_TAG=$CB_TEST_TAG" && echo "$p"
+    done
+}
+# serve_token ADDR TOKEN PORTFILE: an HTTP listener on ADDR (port chosen by
+# the kernel, written to PORTFILE once it listens) answering every GET with
+# TOKEN; requests logged to $T/server.log. Its pid is added to $servers
+# (the caller kills them).
+servers=
+serve_token() {
+    python3 - "$@" <<'PY' >>"$T/server.log" 2>&1 &
+import http.server, os, sys
+addr, token, port_file = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(token)))
+        self.end_headers()
+        self.wfile.write(token)
+srv = http.server.HTTPServer((addr, 0), H)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+srv.serve_forever()
+PY
+    servers="$servers $!"
+}
+# start_bg PATTERN ARGS...: cbuild ARGS in the background with job control
+# (its own process group and default signal dispositions, as a shell's
+# foreground job has), output in $T/bg.out and $T/bg.err, its pid in
+# $bg_pid; waits up to 20 s for a process whose command line is PATTERN (an
+# ERE matched whole). Fails (cbuild killed) when none comes.
+start_bg() {
+    local pattern=$1
+    shift
+    set -m
+    "$CBUILD" "$@" >"$T/bg.out" 2>"$T/bg.err" &
+    bg_pid=$!
+    set +m
+    local i
+    for i in $(seq 200); do pgrep -f "^($pattern)\$" >/dev/null && return 0; sleep 0.1; done
+    kill -KILL "$bg_pid"
+    wait "$bg_pid"
+    return 1
+}
 finish() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]

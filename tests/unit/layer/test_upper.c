@@ -889,6 +889,116 @@ static void test_real_overlay_upper(void **state) {
     rm_tree(top);
 }
 
+/* --- fuse-overlayfs uppers -------------------------------------------- */
+
+/* What fuse-overlayfs leaves when it may not make device nodes (".wh."
+ * files) and when it may (the 0/0 ".wh..opq" beside its opaque marker),
+ * with its own xattrs; plus the opaque marks it puts on every directory it
+ * makes, lower or not. */
+static void test_fuse_upper(void **state) {
+    (void)state;
+    cb_autofree char *m = tmp_dir();
+    cb_autofree char *u = tmp_dir();
+    write_file(m, "gone", "g", 0644);
+    mk_dir(m, "d", 0755);
+    write_file(m, "d/x", "x", 0644);
+    write_file(m, "d/keep", "old", 0644);
+    mk_dir(m, "opq-f", 0755);
+    write_file(m, "opq-f/old", "o", 0644);
+    mk_dir(m, "opq-m", 0755);
+    write_file(m, "opq-m/old", "o", 0644);
+    mk_dir(m, "real", 0755);
+    write_file(m, "real/old", "o", 0644);
+    mk_dir(m, "target", 0755);
+    write_file(m, "target/t", "t", 0644);
+    mk_symlink(m, "viasym", "target");
+
+    write_file(u, ".wh.gone", "", 0700);
+    mk_dir(u, "d", 0755);
+    write_file(u, "d/.wh.x", "", 0700);
+    write_file(u, "d/keep", "new", 0644);
+    set_x(u, "d/keep", "user.fuseoverlayfs.origin", "/d/keep");
+    set_x(u, "d/keep", "user.mine", "1");
+    write_file(u, "d/.wh.", "", 0700); /* no name after the prefix: content */
+    mk_dir(u, "opq-f", 0750);
+    set_x(u, "opq-f", "user.fuseoverlayfs.opaque", "y");
+    write_file(u, "opq-f/.wh..wh..opq", "", 0700);
+    mk_whiteout(u, "opq-f/.wh..opq");
+    write_file(u, "opq-f/n", "n", 0644);
+    mk_dir(u, "opq-m", 0755);
+    write_file(u, "opq-m/.wh..wh..opq", "", 0700);
+    write_file(u, "opq-m/m", "m", 0644);
+    /* Made by the step where the lower has no directory: marked all the same. */
+    mk_dir(u, "new", 0755);
+    set_x(u, "new", "user.fuseoverlayfs.opaque", "y");
+    write_file(u, "new/.wh..wh..opq", "", 0700);
+    mk_dir(u, "new/sub", 0755);
+    write_file(u, "new/sub/.wh..wh..opq", "", 0700);
+    write_file(u, "new/sub/f", "f", 0644);
+    mk_dir(u, "real", 0755); /* rm -rf real; mkdir real: a true opaque dir */
+    write_file(u, "real/.wh..wh..opq", "", 0700);
+    mk_dir(u, "viasym", 0755); /* a symlink to a directory is not one */
+    write_file(u, "viasym/.wh..wh..opq", "", 0700);
+    set_mtime(u, "new", 1234567);
+
+    {
+        cb_autoclose int ufd = open_dir(u);
+        cb_autoclose int mfd = open_dir(m);
+        cb_autoerr cb_error_t *err = NULL;
+        assert_ok(cb_upper_drop_idle_opaque(ufd, mfd, &err), err);
+    }
+    cb_autofree char *p = at(u, "new");
+    struct stat st;
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_mtim.tv_sec, 1234567);
+    assert_true(lgetxattr(p, "user.fuseoverlayfs.opaque", NULL, 0) < 0);
+
+    cb_autofree char *got = layer_of(u);
+    const char *want[] = {
+        "d d/ 0755 0:0",
+        "f d/.wh. 0700 0:0",
+        "f d/keep 0644 0:0 x=user.mine",
+        "f d/.wh.x 0000 0:0", /* where the kernel's whiteout "x" would be */
+        "f .wh.gone 0000 0:0",
+        "d new/ 0755 0:0",
+        "d new/sub/ 0755 0:0",
+        "f new/sub/f 0644 0:0",
+        "d opq-f/ 0750 0:0",
+        "f opq-f/.wh..wh..opq 0000 0:0",
+        "f opq-f/n 0644 0:0",
+        "d opq-m/ 0755 0:0",
+        "f opq-m/.wh..wh..opq 0000 0:0",
+        "f opq-m/m 0644 0:0",
+        "d real/ 0755 0:0",
+        "f real/.wh..wh..opq 0000 0:0",
+        "d viasym/ 0755 0:0",
+    };
+    assert_lines(got, want, CB_ARRAY_LEN(want));
+
+    commit_ok(u, m);
+    cb_autofree char *tree = list_tree(m);
+    const char *want_tree[] = {
+        "d d 0755 0:0",
+        "d/.wh. f 0700 0:0 \"\"",
+        "d/keep f 0644 0:0 \"new\" user.mine=1",
+        "new d 0755 0:0",
+        "new/sub d 0755 0:0",
+        "new/sub/f f 0644 0:0 \"f\"",
+        "opq-f d 0750 0:0",
+        "opq-f/n f 0644 0:0 \"n\"",
+        "opq-m d 0755 0:0",
+        "opq-m/m f 0644 0:0 \"m\"",
+        "real d 0755 0:0",
+        "target d 0755 0:0",
+        "target/t f 0644 0:0 \"t\"",
+        "viasym d 0755 0:0",
+    };
+    assert_lines(tree, want_tree, CB_ARRAY_LEN(want_tree));
+    assert_true(dir_is_empty(u));
+    rm_tree(u);
+    rm_tree(m);
+}
+
 int main(void) {
     if (geteuid() != 0) {
         fprintf(stderr, "test_upper: needs root (0/0 device nodes, trusted.* xattrs)\n");
@@ -901,6 +1011,7 @@ int main(void) {
         cmocka_unit_test(test_commit),
         cmocka_unit_test(test_commit_hostile),
         cmocka_unit_test(test_real_overlay_upper),
+        cmocka_unit_test(test_fuse_upper),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return failed ? failed : overlay_skipped ? 77 : 0;
