@@ -11,13 +11,15 @@ _cbuild_images() {
 }
 
 _cbuild() {
-    local cur prev cmd i
+    local cur prev cmd cmd_i i
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="build images inspect history tag rmi prune df parse graph version"
+    local commands="build images inspect history tag rmi prune df push pull login logout parse graph version"
+    local registry_opts="--tls-verify --cert-dir --creds --authfile --default-registry"
     local build_opts="--tag -t --file -f --build-arg --label --target --platform --root --format
-        --compression --timestamp --output -o --iidfile --no-cache --no-cache-filter --explain-cache --jobs --network
-        --secret --progress --quiet -q --help -h"
+        --compression --timestamp --output -o --iidfile --push --digestfile --cache-to --cache-from
+        --no-cache --no-cache-filter --explain-cache --jobs --network --secret --pull $registry_opts
+        --progress --quiet -q --help -h"
 
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -25,18 +27,33 @@ _cbuild() {
         -*) ;;
         *)
             if [[ " $commands " == *" ${COMP_WORDS[i]} "* ]]; then
-                cmd=${COMP_WORDS[i]}
+                cmd=${COMP_WORDS[i]} cmd_i=$i
                 break
             fi
             ;;
         esac
     done
 
+    # --pull=POLICY and --tls-verify=BOOL: readline splits the word at "="
+    # (COMP_WORDS ... --pull = al), unless COMP_WORDBREAKS lacks it.
+    local eq_opt= eq_cur= eq_pre=
+    if [[ $cur == = ]]; then
+        eq_opt=$prev
+    elif [[ $prev == = ]] && ((COMP_CWORD >= 2)); then
+        eq_opt=${COMP_WORDS[COMP_CWORD - 2]} eq_cur=$cur
+    elif [[ $cur == --*=* ]]; then
+        eq_opt=${cur%%=*} eq_cur=${cur#*=} eq_pre=$eq_opt=
+    fi
+    case $eq_opt in
+    --pull) COMPREPLY=($(compgen -P "$eq_pre" -W "missing always never" -- "$eq_cur")); return ;;
+    --tls-verify) COMPREPLY=($(compgen -P "$eq_pre" -W "false true" -- "$eq_cur")); return ;;
+    esac
+
     # Values of options that take one.
     case $prev in
     --progress) COMPREPLY=($(compgen -W "auto tty plain json quiet" -- "$cur")); return ;;
     --compression) COMPREPLY=($(compgen -W "gzip zstd none" -- "$cur")); return ;;
-    --network) COMPREPLY=($(compgen -W "host none" -- "$cur")); return ;;
+    --network) COMPREPLY=($(compgen -W "host none private" -- "$cur")); return ;;
     --format)
         case $cmd in
         images | history | df) COMPREPLY=($(compgen -W "table json" -- "$cur")) ;;
@@ -54,10 +71,11 @@ _cbuild() {
         fi
         return
         ;;
-    --file | -f | --iidfile) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --root) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --file | -f | --iidfile | --digestfile | --authfile) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --root | --cert-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --tag | -t | --build-arg | --label | --target | --platform | --timestamp | --jobs | --secret | \
-        --keep-storage | --filter)
+        --keep-storage | --filter | --cache-to | --cache-from | --creds | --default-registry | \
+        --username | -u)
         return
         ;;
     esac
@@ -70,6 +88,10 @@ _cbuild() {
     history) opts="--root --format --no-trunc --help -h" ;;
     prune) opts="--all -a --keep-storage --filter --force -f --root --help -h" ;;
     df) opts="--root --format --help -h" ;;
+    push) opts="--digestfile --jobs --quiet -q --root $registry_opts --help -h" ;;
+    pull) opts="--platform --quiet -q --root $registry_opts --help -h" ;;
+    login) opts="--username -u --password-stdin $registry_opts --help -h" ;;
+    logout) opts="--authfile --help -h" ;;
     parse) opts="--file -f --dump --json --target --build-arg --platform --help -h" ;;
     graph) opts="--file -f --target --format --build-arg --root --output -o --help -h" ;;
     version) opts="--help -h" ;;
@@ -85,6 +107,20 @@ _cbuild() {
         ;;
     build | parse | graph) COMPREPLY=($(compgen -d -- "$cur")) ;;
     images | inspect | history | tag | rmi) COMPREPLY=($(compgen -W "$(_cbuild_images)" -- "$cur")) ;;
+    push)
+        # IMAGE from the store; the destination (a registry reference) is free.
+        local n=0
+        for ((i = cmd_i + 1; i < COMP_CWORD; i++)); do
+            case ${COMP_WORDS[i]} in
+            --root | --digestfile | --jobs | --cert-dir | --creds | --authfile | --default-registry) ((i++)) ;;
+            -* | =) ;;
+            *) [[ ${COMP_WORDS[i - 1]} == = ]] || ((n++)) ;;
+            esac
+        done
+        if ((n == 0)); then
+            COMPREPLY=($(compgen -W "$(_cbuild_images)" -- "$cur"))
+        fi
+        ;;
     esac
 }
 complete -F _cbuild cbuild
