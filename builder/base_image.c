@@ -66,7 +66,7 @@ static int pull_base(cb_build_t *b, const char *ref, cb_base_image_t *img, cb_er
     cb_pull_opts_t po = {
         .client = cb_registry_cli_client(&o->registry, http),
         .platform = platform ? &want : NULL,
-        .default_registry = o->registry.default_registry,
+        .default_registry = cb_registry_cli_default_registry(&o->registry),
         .policy = o->pull,
         .quiet = o->quiet,
         .root_dir = b->root->path,

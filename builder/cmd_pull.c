@@ -49,7 +49,7 @@ static int run_pull(const cb_registry_cli_t *reg, const char *root_opt, const ch
     cb_pull_opts_t po = {
         .client = cb_registry_cli_client(reg, http),
         .platform = platform ? &want : NULL,
-        .default_registry = reg->default_registry,
+        .default_registry = cb_registry_cli_default_registry(reg),
         .policy = CB_PULL_ALWAYS,
         .quiet = quiet,
         .root_dir = root->path,

@@ -41,7 +41,7 @@ int cb_push_cli_desc(const cb_root_t *root, const cb_store_t *store, const cb_oc
     if (cb_str_has_prefix(dest, "docker://"))
         dest += strlen("docker://");
     cb_autoref cb_ref_t ref = {0};
-    if (cb_ref_parse(dest, o->registry->default_registry, &ref, err) < 0)
+    if (cb_ref_parse(dest, cb_registry_cli_default_registry(o->registry), &ref, err) < 0)
         return -1;
     const cb_oci_descriptor_t d = *image;
     cb_http_t *http = NULL;

@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/util.h"
 
 #define MAX_SECRET 4096
@@ -42,6 +43,12 @@ int cb_registry_cli_option(cb_registry_cli_t *o, int opt, const char *arg, cb_er
     default:
         return 0;
     }
+}
+
+const char *cb_registry_cli_default_registry(const cb_registry_cli_t *o) {
+    if (o->default_registry && *o->default_registry)
+        return o->default_registry;
+    return cb_config_default_registry(); /* cbuild.conf's default-registry, or NULL */
 }
 
 void cb_registry_cli_clear(cb_registry_cli_t *o) {

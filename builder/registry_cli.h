@@ -54,6 +54,8 @@ typedef struct cb_registry_cli {
  * bad value. */
 int cb_registry_cli_option(cb_registry_cli_t *o, int opt, const char *arg, cb_error_t **err);
 void cb_registry_cli_clear(cb_registry_cli_t *o);
+/* --default-registry, else cbuild.conf's default-registry, else NULL. */
+const char *cb_registry_cli_default_registry(const cb_registry_cli_t *o);
 
 /* "USER:PASS", or "USER" alone (the password is then asked for on the
  * terminal, without echo). */

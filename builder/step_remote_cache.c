@@ -51,7 +51,7 @@ static void source_load(const cb_build_opts_t *o, source_t *s) {
     cb_autoref cb_ref_t ref = {0};
     cb_manifest_blob_t mb = {0};
     cb_autojson json_t *doc = NULL;
-    if (cb_ref_parse(s->ref, o->registry.default_registry, &ref, &err) < 0 ||
+    if (cb_ref_parse(s->ref, cb_registry_cli_default_registry(&o->registry), &ref, &err) < 0 ||
         cb_registry_cli_http(&o->registry, &s->http, &err) < 0)
         goto out;
     cb_client_opts_t co = cb_registry_cli_client(&o->registry, s->http);

@@ -82,4 +82,10 @@ eq "stages overlapped with the file's jobs = 2" "$(overlap)" yes
 printf 'jobs = 1\n' >"$conf"
 eq "stages one after the other with the file's jobs = 1" "$(overlap)" no
 eq "--jobs 2 wins over the file's 1" "$(overlap --jobs 2)" yes
+
+# default-registry: a short name is looked up there (a closed port here: the
+# error names it), and --default-registry wins.
+printf 'default-registry = 127.0.0.1:1\n' >"$conf"
+cb_fails "pull from the file's default registry" '127\.0\.0\.1:1/busybox' pull busybox
+cb_fails "--default-registry wins" '127\.0\.0\.1:2/busybox' pull --default-registry 127.0.0.1:2 busybox
 finish
