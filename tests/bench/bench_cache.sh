@@ -19,34 +19,12 @@
 set -euo pipefail
 runs=${1:-9}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-build=${CB_BENCH_BUILD_DIR:-$src/build-bench}
-
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$build" -j2 --target cbuild >"$build/bench-cache.build.log" 2>&1 || {
-    grep -E 'error' "$build/bench-cache.build.log" | head -20
-    echo "bench_cache.sh: build failed (log: $build/bench-cache.build.log)" >&2
-    exit 1
-}
-for t in buildah /usr/bin/time python3; do
-    command -v "$t" >/dev/null || { echo "bench_cache.sh: $t is missing (tests/setup/install-test-deps.sh)" >&2; exit 1; }
-done
-
-# buildah names an oci: base after its path, which must be lower case.
-tmp=/tmp/cbuild-bench-cache.$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-mkdir -m 755 "$tmp"
-cleanup() {
-    if [ "$(id -u)" -eq 0 ]; then
-        awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-            while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-        rm -rf "$tmp"
-    else
-        buildah unshare rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-cp "$build/cbuild" "$tmp/cbuild"
+# shellcheck source=lib.sh
+. "$src/tests/bench/lib.sh"
+bench_build_cbuild bench_cache.sh
+bench_need bench_cache.sh buildah /usr/bin/time python3
+bench_tmpdir cbuild-bench-cache
+cp "$cbuild" "$tmp/cbuild"
 "$src/testdata/fixtures/make-busybox-oci.sh" "$tmp/busybox" latest >/dev/null
 
 # The context: 2,000 files of 1-16 KiB in 40 directories.
@@ -71,14 +49,6 @@ PY
 burn() { printf 'RUN i=0; while [ $i -lt %s ]; do i=$((i+1)); done; echo done > /%s\n' "$1" "$2"; }
 chmod -R a+rX "$tmp"
 
-ms() {
-    local t0 t1
-    t0=$(date +%s%N)
-    "$@" >/dev/null 2>"$tmp/last.err" || { echo "bench_cache.sh: failed: $*: $(tail -5 "$tmp/last.err")" >&2; return 1; }
-    t1=$(date +%s%N)
-    echo $(((t1 - t0) / 1000000))
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 rss_kib() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1; }
 
 cb=("$tmp/cbuild" build --root "$tmp/cbuild-root")

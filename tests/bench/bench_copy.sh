@@ -24,20 +24,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${CB_BENCH_BUILD_DIR:-$root/build-bench}
-for t in buildah jq python3 /usr/bin/time; do
-    command -v "$t" >/dev/null || { echo "bench_copy.sh: $t is missing: run tests/setup/install-test-deps.sh" >&2; exit 1; }
-done
-
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$build" -j2 --target cbuild >"$build/bench.build.log" 2>&1 || {
-    grep -E 'error' "$build/bench.build.log" | head -20
-    echo "bench_copy.sh: build failed (log: $build/bench.build.log)" >&2
-    exit 1
-}
-cbuild=$build/cbuild
+# shellcheck source=lib.sh
+. "$root/tests/bench/lib.sh"
+bench_need bench_copy.sh buildah jq python3 /usr/bin/time
+bench_build_cbuild bench_copy.sh
+build=$(dirname "$cbuild")
 
 # The tree: made once per scale; the stamp holds the generator's checksum so
 # a changed generator makes it again.

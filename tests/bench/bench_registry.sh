@@ -21,19 +21,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${CB_BENCH_BUILD_DIR:-$root/build-bench}
-for t in skopeo jq python3 /usr/bin/time docker-registry; do
-    command -v "$t" >/dev/null || { echo "bench_registry.sh: $t is missing: run tests/setup/install-test-deps.sh" >&2; exit 1; }
-done
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$build" -j2 --target cbuild >"$build/bench.build.log" 2>&1 || {
-    grep -E 'error' "$build/bench.build.log" | head -20
-    echo "bench_registry.sh: build failed (log: $build/bench.build.log)" >&2
-    exit 1
-}
-CBUILD=$build/cbuild
+# shellcheck source=lib.sh
+. "$root/tests/bench/lib.sh"
+bench_need bench_registry.sh skopeo jq python3 /usr/bin/time docker-registry
+bench_build_cbuild bench_registry.sh
+build=$(dirname "$cbuild")
+CBUILD=$cbuild
 
 # The fixtures expect common.sh's $T and need(); a bench has no pass/fail counts.
 T=$(mktemp -d "${TMPDIR:-/var/tmp}/cb-bench-registry-XXXXXX")

@@ -15,36 +15,12 @@
 set -euo pipefail
 runs=${1:-7}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-build=${CB_BENCH_BUILD_DIR:-$src/build-bench}
-user=cbuild-test
-
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$build" -j2 --target cbuild >"$build/bench-run.build.log" 2>&1 || {
-    grep -E 'error' "$build/bench-run.build.log" | head -20
-    echo "bench_run.sh: build failed (log: $build/bench-run.build.log)" >&2
-    exit 1
-}
-command -v buildah >/dev/null || { echo "bench_run.sh: buildah is missing" >&2; exit 1; }
-
-# buildah names an oci: base after its path, which must be lower case.
-tmp=/tmp/cbuild-bench-run.$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-mkdir -m 755 "$tmp"
-# buildah (as root) leaves its overlay storage mounted; rootless roots hold
-# files of subordinate ids that only the user inside its own namespace can
-# remove.
-cleanup() {
-    if [ "$(id -u)" -eq 0 ]; then
-        awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-            while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-        rm -rf "$tmp"
-    else
-        buildah unshare rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-cp "$build/cbuild" "$tmp/cbuild"
+# shellcheck source=lib.sh
+. "$src/tests/bench/lib.sh"
+bench_build_cbuild bench_run.sh
+bench_need bench_run.sh buildah
+bench_tmpdir cbuild-bench-run
+cp "$cbuild" "$tmp/cbuild"
 "$src/testdata/fixtures/make-busybox-oci.sh" "$tmp/busybox" latest >/dev/null
 mkdir -p "$tmp/ctx"
 printf 'FROM oci:%s:latest\n' "$tmp/busybox" >"$tmp/ctx/Containerfile.from"
@@ -53,16 +29,6 @@ printf 'FROM oci:%s:latest\n' "$tmp/busybox" >"$tmp/ctx/Containerfile.from"
     for n in $(seq 1 10); do printf 'RUN echo %s > /f%s\n' "$n" "$n"; done
 } >"$tmp/ctx/Containerfile.run10"
 chmod -R a+rX "$tmp"
-
-# ms COMMAND...: runs it (output discarded), prints its wall time in ms.
-ms() {
-    local t0 t1
-    t0=$(date +%s%N)
-    "$@" >/dev/null 2>"$tmp/last.err" || { echo "bench_run.sh: failed: $*: $(tail -5 "$tmp/last.err")" >&2; return 1; }
-    t1=$(date +%s%N)
-    echo $(((t1 - t0) / 1000000))
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 # bench LABEL AS... : AS is the command prefix that runs as the user
 # measured (empty for ourselves). Each tool's root lives in DIR.
