@@ -71,13 +71,15 @@ cb_rss=$(rss_kib "${cb[@]}" -q -t bench:noop -f "$f" "$tmp/ctx")
 bh_rss=$(rss_kib "${bh[@]}" -q -t bench-noop -f "$f" "$tmp/ctx")
 
 # ---- edit1 ----
+# both COMMAND...: its stdout joins stderr (buildah says "Using cache" on stdout).
+both() { "$@" 1>&2; }
 hits() { grep -c -- '--> Using cache' "$tmp/last.err" || true; }
 for i in $(seq "$runs"); do
     echo "edit $i" >"$tmp/ctx/src/d07/f0007.txt"
-    t=$(ms "${cb[@]}" -t bench:noop -f "$f" "$tmp/ctx")
+    t=$(ms both "${cb[@]}" -t bench:noop -f "$f" "$tmp/ctx")
     echo "$t" >>"$tmp/cbuild.edit1"
     cb_hits=$(hits)
-    t=$(ms "${bh[@]}" -t bench-noop -f "$f" "$tmp/ctx")
+    t=$(ms both "${bh[@]}" -t bench-noop -f "$f" "$tmp/ctx")
     echo "$t" >>"$tmp/buildah.edit1"
     bh_hits=$(hits)
 done
