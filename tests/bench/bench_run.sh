@@ -15,6 +15,7 @@
 set -euo pipefail
 runs=${1:-7}
 src=$(cd "$(dirname "$0")/../.." && pwd)
+user=cbuild-test
 # shellcheck source=lib.sh
 . "$src/tests/bench/lib.sh"
 bench_build_cbuild bench_run.sh
