@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -136,6 +137,9 @@ static int prepare(cb_build_t *b, cb_error_t **err) {
     }
     if (find_containerfile(o, &b->containerfile, err) < 0)
         return -1;
+    b->containerfile_real = realpath(b->containerfile, NULL);
+    if (b->containerfile_real == NULL)
+        b->containerfile_real = cb_xstrdup(b->containerfile);
     if (cb_parse_file(b->containerfile, &b->ast, err) < 0)
         return -1;
     if (cb_program_from_ast(b->ast, &b->prog, err) < 0)
@@ -266,6 +270,7 @@ static void cleanup(cb_build_t *b) {
     cb_program_free(b->prog);
     cb_ast_free(b->ast);
     free(b->containerfile);
+    free(b->containerfile_real);
     if (b->scratch) {
         cb_autoerr cb_error_t *e = NULL;
         if (cb_rm_rf(b->scratch, &e) < 0)

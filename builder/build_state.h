@@ -60,6 +60,7 @@ typedef struct cb_build {
     cb_store_t *store;
     char *scratch;       /* ROOT/tmp/build-XXXXXX: removed when the build ends */
     char *containerfile; /* path of the Containerfile */
+    char *containerfile_real; /* its realpath (or the path): names that outlive the build */
     cb_ast_t *ast;
     cb_program_t *prog;
     cb_eval_t *ev;

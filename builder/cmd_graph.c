@@ -74,7 +74,7 @@ static void dot_text(cb_buf_t *out, const char *s) {
 static int outcome(json_t *last, size_t stage, const cb_instr_t *ins) {
     if (last == NULL)
         return -1;
-    char d[72];
+    char d[CB_DIGEST_STR_LEN + 1];
     cb_last_build_text_digest(ins, d);
     size_t i;
     json_t *s;

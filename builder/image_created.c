@@ -11,14 +11,13 @@
  * same image, byte for byte; any change to a layer or the config gives
  * another name and the build's own time. The files are hints, written
  * without fsync: a lost or damaged one only means a new time. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "builder/build_state.h"
 #include "cache/root.h"
+#include "cache/store.h"
 #include "common/digest.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -48,15 +47,10 @@ static bool read_hint(const char *path, time_t *out) {
 static void write_hint(const cb_build_t *b, const char *path) {
     cb_autofree char *dir = cb_xasprintf("%s/created", b->root->cache);
     cb_autoerr cb_error_t *err = NULL;
-    if (cb_mkdir_p(dir, 0700, &err) < 0)
-        return;
-    cb_autofree char *tmp = cb_xasprintf("%s.tmp-%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "we");
-    if (f == NULL)
-        return;
-    bool ok = fprintf(f, "%lld\n", (long long)b->created) > 0;
-    if (fclose(f) != 0 || !ok || rename(tmp, path) < 0)
-        unlink(tmp);
+    char text[32];
+    int n = snprintf(text, sizeof text, "%lld\n", (long long)b->created);
+    if (cb_mkdir_p(dir, 0700, &err) == 0)
+        (void)cb_write_file_replace(path, text, (size_t)n, 0644, &err);
 }
 
 void cb_image_reuse_created(const cb_build_t *b, cb_image_config_t *cfg) {

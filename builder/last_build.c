@@ -16,7 +16,7 @@
 
 #define MAX_FILE (4u << 20)
 
-void cb_last_build_text_digest(const cb_instr_t *ins, char out[72]) {
+void cb_last_build_text_digest(const cb_instr_t *ins, char out[CB_DIGEST_STR_LEN + 1]) {
     const char *t = ins->node->original ? ins->node->original : "";
     cb_sha256_digest(t, strlen(t), out);
 }
@@ -24,7 +24,7 @@ void cb_last_build_text_digest(const cb_instr_t *ins, char out[72]) {
 void cb_last_build_note(const cb_build_t *b, size_t stage, const cb_instr_t *ins, bool cached) {
     if (b->scratch == NULL)
         return;
-    char d[72];
+    char d[CB_DIGEST_STR_LEN + 1];
     cb_last_build_text_digest(ins, d);
     cb_autofree char *path = cb_xasprintf("%s/steps", b->scratch);
     cb_autofree char *line = cb_xasprintf("%zu %d %s %d\n", stage, ins->node->start_line, d, cached ? 1 : 0);
@@ -55,10 +55,7 @@ int cb_last_build_save(const cb_build_t *b, cb_error_t **err) {
             json_array_append_new(steps, json_pack("{s:I,s:i,s:s,s:b}", "stage", (json_int_t)stage, "line", line,
                                                    "text", d, "cached", cached));
     }
-    char abs[PATH_MAX];
-    if (realpath(b->containerfile, abs) == NULL)
-        snprintf(abs, sizeof abs, "%s", b->containerfile);
-    json_t *j = json_pack("{s:s,s:o}", "containerfile", abs, "steps", steps);
+    json_t *j = json_pack("{s:s,s:o}", "containerfile", b->containerfile_real, "steps", steps);
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     cb_autofree char *dir = cb_xasprintf("%s/last-build", b->root->cache);

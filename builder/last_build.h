@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "common/digest.h"
 #include "common/error.h"
 #include "parser/instructions.h"
 
@@ -24,6 +25,6 @@ int cb_last_build_save(const struct cb_build *b, cb_error_t **err);
  * or NULL when that Containerfile was never built under cache_dir. */
 int cb_last_build_load(const char *cache_dir, const char *containerfile, json_t **out, cb_error_t **err);
 /* The digest a step's text is recorded under. */
-void cb_last_build_text_digest(const cb_instr_t *ins, char out[72]);
+void cb_last_build_text_digest(const cb_instr_t *ins, char out[CB_DIGEST_STR_LEN + 1]);
 
 #endif

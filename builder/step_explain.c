@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +20,12 @@
 #include "builder/build_state.h"
 #include "builder/progress.h"
 #include "cache/root.h"
+#include "cache/store.h"
 #include "common/digest.h"
 #include "common/log.h"
 
 static char *slot_path(const cb_build_t *b, size_t stage, size_t index) {
-    char real[PATH_MAX];
-    const char *file = realpath(b->containerfile, real) ? real : b->containerfile;
-    cb_autofree char *id = cb_xasprintf("%s\n%zu\n%zu", file, stage, index);
+    cb_autofree char *id = cb_xasprintf("%s\n%zu\n%zu", b->containerfile_real, stage, index);
     char digest[CB_DIGEST_STR_LEN + 1];
     cb_sha256_digest(id, strlen(id), digest);
     return cb_xasprintf("%s/explain/%s.json", b->root->cache, digest + 7);
@@ -54,10 +52,10 @@ static void save(const cb_build_t *b, const char *path, const cb_strv_t *inputs)
     for (size_t i = 0; i < inputs->len; i++)
         json_array_append_new(a, json_string(inputs->items[i]));
     json_t *j = json_pack("{s:o}", "inputs", a);
-    cb_autofree char *tmp = cb_xasprintf("%s.tmp-%d", path, (int)getpid());
-    if (json_dump_file(j, tmp, JSON_COMPACT) == 0 && rename(tmp, path) < 0)
-        unlink(tmp);
+    cb_autofree char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
+    if (text)
+        (void)cb_write_file_replace(path, text, strlen(text), 0644, &err);
 }
 
 static bool same_inputs(const cb_strv_t *a, const cb_strv_t *b) {

@@ -98,34 +98,12 @@ static void reserve(cb_statcache_t *c, size_t n) {
     c->cap = cap;
 }
 
-static void hex_to_raw(const char *digest, uint8_t raw[32]) {
-    const char *hex = digest + 7;
-    for (int i = 0; i < 32; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char ch = hex[2 * i + k];
-            v = v * 16 + (unsigned)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
-        }
-        raw[i] = (uint8_t)v;
-    }
-}
-
-static void raw_to_hex(const uint8_t raw[32], char out[CB_DIGEST_STR_LEN + 1]) {
-    static const char xd[] = "0123456789abcdef";
-    memcpy(out, "sha256:", 7);
-    for (int i = 0; i < 32; i++) {
-        out[7 + 2 * i] = xd[raw[i] >> 4];
-        out[7 + 2 * i + 1] = xd[raw[i] & 15];
-    }
-    out[CB_DIGEST_STR_LEN] = '\0';
-}
-
 static void body_sha256(cb_statcache_t *c, size_t n, uint8_t out[32]) {
     char hex[CB_DIGEST_STR_LEN + 1];
     cb_sha256_reset(c->hash);
     cb_sha256_update(c->hash, recs(c), n * sizeof(sc_record_t));
     cb_sha256_final(c->hash, hex);
-    hex_to_raw(hex, out);
+    cb_digest_to_raw(hex, out);
 }
 
 /* Why the loaded bytes can't be used, or NULL when they can. */
@@ -299,7 +277,7 @@ int cb_statcache_digest(cb_statcache_t *c, int fd, const struct stat *st,
     if (slot && matches(&recs(c)[slot - 1], st)) {
         sc_record_t *r = &recs(c)[slot - 1];
         r->last_run = c->run; /* saved along with the next change, not alone */
-        raw_to_hex(r->sha256, out);
+        cb_digest_from_raw(r->sha256, out);
         c->stats.hits++;
         return 0;
     }
@@ -328,7 +306,7 @@ int cb_statcache_digest(cb_statcache_t *c, int fd, const struct stat *st,
         c->stats.racy++;
     } else {
         uint8_t raw[32];
-        hex_to_raw(out, raw);
+        cb_digest_to_raw(out, raw);
         remember(c, st, raw);
     }
     c->stats.entries = c->n;
@@ -353,7 +331,7 @@ bool cb_statcache_known(cb_statcache_t *c, const struct stat *st, char out[CB_DI
     if (r == NULL || !(r->flags & SC_PLAIN))
         return false;
     r->last_run = c->run;
-    raw_to_hex(r->sha256, out);
+    cb_digest_from_raw(r->sha256, out);
     c->stats.hits++;
     return true;
 }

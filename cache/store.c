@@ -41,7 +41,9 @@ static int write_all(int fd, const void *data, size_t len) {
     return 0;
 }
 
-int cb_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+/* A temp file beside path, renamed over it; durable: fsync'd, and its
+ * directory after the rename. */
+static int write_replace(const char *path, const void *data, size_t len, unsigned mode, bool durable,
                          cb_error_t **err) {
     cb_autofree char *tmp = cb_xasprintf("%s.tmp-XXXXXX", path);
     cb_autofree char *dir = cb_xstrdup(path);
@@ -59,7 +61,7 @@ int cb_write_file_atomic(const char *path, const void *data, size_t len, unsigne
     if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0)
         goto fail;
     op = "fsync";
-    if (fsync(fd) < 0)
+    if (durable && fsync(fd) < 0)
         goto fail;
     op = "close";
     if (close(fd) < 0) {
@@ -70,13 +72,23 @@ int cb_write_file_atomic(const char *path, const void *data, size_t len, unsigne
     op = "rename";
     if (rename(tmp, path) < 0)
         goto fail;
-    return cb_fsync_dir(dir, err);
+    return durable ? cb_fsync_dir(dir, err) : 0;
 fail:;
     int e = errno;
     if (fd >= 0)
         close(fd);
     unlink(tmp);
     return cb_error_set(err, e, "%s %s", op, path);
+}
+
+int cb_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         cb_error_t **err) {
+    return write_replace(path, data, len, mode, true, err);
+}
+
+int cb_write_file_replace(const char *path, const void *data, size_t len, unsigned mode,
+                          cb_error_t **err) {
+    return write_replace(path, data, len, mode, false, err);
 }
 
 int cb_read_file(const char *path, size_t max, char **data, size_t *len, cb_error_t **err) {

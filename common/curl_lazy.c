@@ -143,44 +143,25 @@ CB_CURL_VOID_FUNCS(DEFINE_VOID)
 
 /* The variadic setters take one argument whose type libcurl derives from the
  * option number's range (curl.h's CURLOPTTYPE_*): read it with that type and
- * pass it on. */
-#define FORWARD_TYPED_OPTION(call, handle, opt, ap)                                                \
-    do {                                                                                           \
-        if ((opt) < CURLOPTTYPE_OBJECTPOINT)                                                       \
-            return call(handle, opt, va_arg(ap, long));                                            \
-        if ((opt) >= CURLOPTTYPE_OFF_T && (opt) < CURLOPTTYPE_BLOB)                                \
-            return call(handle, opt, va_arg(ap, curl_off_t));                                      \
-        /* object and function pointers, blobs: all pointer-sized */                               \
-        return call(handle, opt, va_arg(ap, void *));                                              \
-    } while (0)
-
-static CURLcode easy_setopt(CURL *h, CURLoption opt, va_list ap) {
-    FORWARD_TYPED_OPTION(fn.curl_easy_setopt, h, opt, ap);
-}
-
-CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...) {
-    if (!ready())
-        return CURLE_FAILED_INIT;
-    va_list ap;
-    va_start(ap, opt);
-    CURLcode rc = easy_setopt(h, opt, ap);
-    va_end(ap);
-    return rc;
-}
-
-static CURLMcode multi_setopt(CURLM *m, CURLMoption opt, va_list ap) {
-    FORWARD_TYPED_OPTION(fn.curl_multi_setopt, m, opt, ap);
-}
-
-CURLMcode curl_multi_setopt(CURLM *m, CURLMoption opt, ...) {
-    if (!ready())
-        return CURLM_INTERNAL_ERROR;
-    va_list ap;
-    va_start(ap, opt);
-    CURLMcode rc = multi_setopt(m, opt, ap);
-    va_end(ap);
-    return rc;
-}
+ * pass it on. Object and function pointers and blobs are all pointer-sized. */
+#define DEFINE_TYPED_SETOPT(name, handle_t, option_t, code_t, fail)                                \
+    code_t name(handle_t *h, option_t opt, ...) {                                                  \
+        if (!ready())                                                                              \
+            return fail;                                                                           \
+        va_list ap;                                                                                \
+        va_start(ap, opt);                                                                         \
+        code_t rc;                                                                                 \
+        if (opt < CURLOPTTYPE_OBJECTPOINT)                                                         \
+            rc = fn.name(h, opt, va_arg(ap, long));                                                \
+        else if (opt >= CURLOPTTYPE_OFF_T && opt < CURLOPTTYPE_BLOB)                               \
+            rc = fn.name(h, opt, va_arg(ap, curl_off_t));                                          \
+        else                                                                                       \
+            rc = fn.name(h, opt, va_arg(ap, void *));                                              \
+        va_end(ap);                                                                                \
+        return rc;                                                                                 \
+    }
+DEFINE_TYPED_SETOPT(curl_easy_setopt, CURL, CURLoption, CURLcode, CURLE_FAILED_INIT)
+DEFINE_TYPED_SETOPT(curl_multi_setopt, CURLM, CURLMoption, CURLMcode, CURLM_INTERNAL_ERROR)
 
 /* Every CURLINFO takes one pointer. */
 CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...) {

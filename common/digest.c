@@ -29,13 +29,29 @@ void cb_sha256_final(cb_sha256_t *h, char out[CB_DIGEST_STR_LEN + 1]) {
     unsigned char md[32];
     unsigned int len = 0;
     EVP_DigestFinal_ex(h->ctx, md, &len);
+    cb_digest_from_raw(md, out);
+}
+
+void cb_digest_from_raw(const uint8_t raw[32], char out[CB_DIGEST_STR_LEN + 1]) {
     static const char hex[] = "0123456789abcdef";
     memcpy(out, "sha256:", 7);
     for (unsigned i = 0; i < 32; i++) {
-        out[7 + 2 * i] = hex[md[i] >> 4];
-        out[7 + 2 * i + 1] = hex[md[i] & 15];
+        out[7 + 2 * i] = hex[raw[i] >> 4];
+        out[7 + 2 * i + 1] = hex[raw[i] & 15];
     }
     out[CB_DIGEST_STR_LEN] = '\0';
+}
+
+void cb_digest_to_raw(const char *digest, uint8_t raw[32]) {
+    const char *hex = digest + 7;
+    for (unsigned i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (unsigned k = 0; k < 2; k++) {
+            char ch = hex[2 * i + k];
+            v = v * 16 + (unsigned)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+        }
+        raw[i] = (uint8_t)v;
+    }
 }
 
 void cb_sha256_reset(cb_sha256_t *h) {

@@ -28,5 +28,9 @@ static inline void cb_sha256_freep(cb_sha256_t **h) {
 void cb_sha256_digest(const void *data, size_t n, char out[CB_DIGEST_STR_LEN + 1]);
 /* True when s is "sha256:" followed by exactly 64 lower-case hex digits. */
 int cb_digest_valid(const char *s);
+/* The 32 bytes of a sha256 as "sha256:<hex>", and back (for a digest that
+ * cb_digest_valid accepts): for files that keep digests in binary. */
+void cb_digest_from_raw(const uint8_t raw[32], char out[CB_DIGEST_STR_LEN + 1]);
+void cb_digest_to_raw(const char *digest, uint8_t raw[32]);
 
 #endif
