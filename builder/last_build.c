@@ -1,17 +1,16 @@
 #include "builder/last_build.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "builder/build_state.h"
 #include "cache/root.h"
 #include "cache/store.h"
 #include "common/digest.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 
 #define MAX_FILE (4u << 20)
@@ -28,9 +27,8 @@ void cb_last_build_note(const cb_build_t *b, size_t stage, const cb_instr_t *ins
     cb_last_build_text_digest(ins, d);
     cb_autofree char *path = cb_xasprintf("%s/steps", b->scratch);
     cb_autofree char *line = cb_xasprintf("%zu %d %s %d\n", stage, ins->node->start_line, d, cached ? 1 : 0);
-    cb_autoclose int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     /* Only a picture depends on it: a failure is not the build's. */
-    if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+    if (cb_append_line(path, line) < 0)
         cb_debug("graph", "cannot note a step's outcome in %s", path);
 }
 

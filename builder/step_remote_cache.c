@@ -2,15 +2,14 @@
 #include "builder/step_remote_cache.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "builder/cli.h"
 #include "builder/cmd_push.h"
 #include "cache/blob.h"
 #include "cache/record.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "push/client.h"
 #include "push/pull.h"
@@ -20,13 +19,10 @@ void cb_remote_cache_note(const cb_build_t *b, const char *key) {
     const char *path = b->opts->cache_keys;
     if (!path)
         return;
-    /* One short O_APPEND write per key: whole lines even from several processes. */
-    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    /* Stages may be forked children: one appended line per key. */
     cb_autofree char *line = cb_xasprintf("%s\n", key);
-    if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+    if (cb_append_line(path, line) < 0)
         cb_warn("cache", "--cache-to: cannot note step %.19s in %s: %s", key, path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
 }
 
 /* ---- --cache-from ---- */

@@ -101,3 +101,17 @@ int cb_write_all(int fd, const void *buf, size_t n) {
     }
     return 0;
 }
+
+int cb_append_line(const char *path, const char *line) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(line);
+    ssize_t w = write(fd, line, n);
+    int e = w < 0 ? errno : EIO;
+    close(fd);
+    if (w == (ssize_t)n)
+        return 0;
+    errno = e;
+    return -1;
+}

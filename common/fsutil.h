@@ -20,4 +20,9 @@ int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t *
 /* Writes all n bytes (retrying short writes and EINTR); -1 with errno set otherwise. */
 int cb_write_all(int fd, const void *buf, size_t n);
 
+/* Appends line (with its newline) to path, created 0644 if missing, in one
+ * O_APPEND write, so lines from several processes never interleave; -1 with
+ * errno set otherwise. */
+int cb_append_line(const char *path, const char *line);
+
 #endif
