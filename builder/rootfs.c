@@ -1,15 +1,28 @@
 /* Materialised root file systems: a stage's (for COPY destinations, --chown
- * lookups, WORKDIR, COPY --from) and an image's (COPY --from=<image>).
- * Without RUN nothing executes in them; they are scratch space under the
- * build's directory and go away with it. */
+ * lookups, WORKDIR, COPY --from, RUN's lower) and an image's (COPY
+ * --from=<image>, RUN --mount from=<image>). They are scratch space under
+ * the build's directory and go away with it; what they start from, the
+ * base image's layers applied in order, is kept under ROOT/layers/<key>
+ * for the next build of the same base, and the scratch tree is a hardlink
+ * clone of it (a few thousand links instead of decompressing and writing
+ * every file again). The scratch trees only ever replace or remove entries
+ * (layer apply and the overlay commit unlink first; overlay never writes
+ * its lower dirs), so the kept tree's shared inodes do not change. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "builder/build_state.h"
 #include "cache/blob.h"
+#include "common/digest.h"
+#include "common/fsutil.h"
+#include "common/log.h"
 #include "layer/apply.h"
+#include "layer/treeclone.h"
 
 static int blob_source(void *ctx, void *buf, size_t cap, size_t *got, cb_error_t **err) {
     ssize_t n = cb_blob_read(ctx, buf, cap, err);
@@ -51,14 +64,83 @@ static int make_dir(cb_build_t *b, const char *name, char **path, int *fd, cb_er
     return 0;
 }
 
+/* The kept tree's name: the layers in order and how ownership was applied
+ * (a rootless build collapses what it cannot map). */
+static void tree_key(const cb_build_t *b, const cb_image_layer_t *layers, size_t n,
+                     char out[CB_DIGEST_STR_LEN + 1]) {
+    cb_sha256_t *h = cb_sha256_new();
+    char mode[64];
+    snprintf(mode, sizeof mode, "cbuild tree 1 rootless=%d exact=%d\n", b->rootless, b->ids_exact);
+    cb_sha256_update(h, mode, strlen(mode));
+    for (size_t i = 0; i < n; i++) {
+        cb_sha256_update(h, layers[i].desc.digest, strlen(layers[i].desc.digest));
+        cb_sha256_update(h, "\n", 1);
+    }
+    cb_sha256_final(h, out);
+}
+
+/* Opens ROOT/layers/<key>/rootfs, applying the layers first when no build
+ * has yet. A tree is complete once ROOT/layers/<key> has its name: it is
+ * made under ROOT/tmp, flushed, then renamed; a build that loses the race
+ * to another uses the winner's. The mtime of ROOT/layers/<key> says when a
+ * build last used it (prune). */
+static int kept_tree(cb_build_t *b, const cb_image_layer_t *layers, size_t n, int *fd, cb_error_t **err) {
+    char key[CB_DIGEST_STR_LEN + 1];
+    tree_key(b, layers, n, key);
+    cb_autofree char *path = cb_xasprintf("%s/%s", b->root->layers, key + 7);
+    cb_autofree char *rootfs = cb_xasprintf("%s/rootfs", path);
+    *fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd >= 0) {
+        (void)utimensat(AT_FDCWD, path, NULL, 0);
+        return 0;
+    }
+    if (errno != ENOENT)
+        return cb_error_set(err, errno, "open %s", rootfs);
+    cb_autofree char *tmp = cb_xasprintf("%s/tree-XXXXXX", b->root->tmp);
+    if (mkdtemp(tmp) == NULL)
+        return cb_error_set(err, errno, "create a directory in %s", b->root->tmp);
+    cb_autofree char *tmp_rootfs = cb_xasprintf("%s/rootfs", tmp);
+    cb_autoclose int tfd = -1;
+    /* 0755 whatever the umask: the tree's root is the image's "/". */
+    int rc = mkdir(tmp_rootfs, 0755) < 0 || chmod(tmp_rootfs, 0755) < 0 ||
+                     (tfd = open(tmp_rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+                 ? cb_error_set(err, errno, "create %s", tmp_rootfs)
+                 : 0;
+    if (rc == 0)
+        rc = cb_apply_layers(b, tfd, layers, n, err);
+    if (rc == 0 && syncfs(tfd) < 0)
+        rc = cb_error_set(err, errno, "flush %s", tmp);
+    if (rc == 0 && rename(tmp, path) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+        rc = cb_error_set(err, errno, "rename %s to %s", tmp, path);
+    /* Gone when the rename went through; otherwise another build's won. */
+    cb_autoerr cb_error_t *rm_err = NULL;
+    if (cb_rm_rf(tmp, &rm_err) < 0)
+        cb_warn("build", "cannot remove %s", tmp);
+    if (rc < 0)
+        return -1;
+    *fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return *fd < 0 ? cb_error_set(err, errno, "open %s", rootfs) : 0;
+}
+
+/* A fresh scratch tree holding the layers. */
+static int layers_tree(cb_build_t *b, const char *name, const cb_image_layer_t *layers, size_t n, char **path,
+                       int *fd, cb_error_t **err) {
+    if (make_dir(b, name, path, fd, err) < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    cb_autoclose int kept = -1;
+    if (kept_tree(b, layers, n, &kept, err) < 0)
+        return -1;
+    return cb_tree_clone_linked(kept, *fd, err);
+}
+
 int cb_stage_rootfs(cb_build_t *b, size_t stage, int *fd, cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
     if (st->rootfs_fd < 0) {
         cb_autofree char *name = b->tree_tag ? cb_xasprintf("stage-%zu.%d", stage, b->tree_tag)
                                               : cb_xasprintf("stage-%zu", stage);
-        if (make_dir(b, name, &st->rootfs, &st->rootfs_fd, err) < 0)
-            return -1;
-        if (cb_apply_layers(b, st->rootfs_fd, st->layers, st->nlayers, err) < 0)
+        if (layers_tree(b, name, st->layers, st->nlayers, &st->rootfs, &st->rootfs_fd, err) < 0)
             return cb_error_wrap(err, "unpacking the root file system of stage %zu", stage);
     }
     *fd = st->rootfs_fd;
@@ -76,9 +158,7 @@ int cb_image_rootfs(cb_build_t *b, cb_base_image_t *img, int *fd, cb_error_t **e
             k++;
         cb_autofree char *name = b->tree_tag ? cb_xasprintf("image-%zu.%d", k, b->tree_tag)
                                               : cb_xasprintf("image-%zu", k);
-        int rc = make_dir(b, name, NULL, &img->rootfs_fd, err);
-        if (rc == 0)
-            rc = cb_apply_layers(b, img->rootfs_fd, layers, n, err);
+        int rc = layers_tree(b, name, layers, n, NULL, &img->rootfs_fd, err);
         cb_image_layers_free(layers, n);
         if (rc < 0)
             return cb_error_wrap(err, "unpacking image %s", img->ref);

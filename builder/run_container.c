@@ -16,6 +16,7 @@
 
 #include "builder/progress.h"
 #include "builder/run_private.h"
+#include "builder/run_security.h"
 #include "builder/userns.h"
 #include "layer/treeclone.h"
 #include "common/util.h"
@@ -305,7 +306,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     if (wsfd < 0)
         return cb_error_set(err, errno, "open %s", spec->workspace);
     cb_autostrv cb_strv_t created = CB_STRV_INIT;
-    if (prepare_dir(spec, wsfd, &created, err) < 0)
+    if (prepare_dir(spec, wsfd, &created, err) < 0 || cb_run_seccomp_prepare(err) < 0)
         return -1;
 
     int up[2] = {-1, -1}, down[2] = {-1, -1}, errp[2] = {-1, -1}, outp[2] = {-1, -1};

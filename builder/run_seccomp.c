@@ -8,8 +8,14 @@
 #include <errno.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -138,12 +144,8 @@ static int add_arches(scmp_filter_ctx ctx, cb_error_t **err) {
     return 0;
 }
 
-int cb_run_seccomp_install(cb_error_t **err) {
-    /* Lets an unprivileged process load a filter, and keeps setuid and file
-     * capabilities from granting anything after execve. */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return cb_error_set(err, errno, "seccomp: set no_new_privs");
-
+/* Builds the filter with libseccomp and keeps its BPF program. */
+static int compile_filter(struct sock_fprog *out, cb_error_t **err) {
     cb_autoseccomp scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (ctx == NULL)
         return cb_error_set(err, ENOMEM, "seccomp: create the filter");
@@ -170,8 +172,49 @@ int cb_run_seccomp_install(cb_error_t **err) {
     if (block(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err) < 0)
         return -1;
 
-    int rc = seccomp_load(ctx);
+    /* libseccomp 2.5 exports to a file descriptor only. */
+    cb_autoclose int fd = memfd_create("cbuild-seccomp", MFD_CLOEXEC);
+    if (fd < 0)
+        return cb_error_set(err, errno, "seccomp: memfd_create");
+    int rc = seccomp_export_bpf(ctx, fd);
     if (rc < 0)
-        return cb_error_set(err, -rc, "seccomp: load the filter");
+        return cb_error_set(err, -rc, "seccomp: export the filter");
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return cb_error_set(err, errno, "seccomp: stat the exported filter");
+    size_t n = (size_t)st.st_size / sizeof(struct sock_filter);
+    if (n == 0 || n > BPF_MAXINSNS || (size_t)st.st_size % sizeof(struct sock_filter))
+        return cb_error_set(err, EINVAL, "seccomp: exported filter of %lld bytes", (long long)st.st_size);
+    struct sock_filter *prog = cb_xmalloc((size_t)st.st_size);
+    errno = 0;
+    if (pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) {
+        free(prog);
+        return cb_error_set(err, errno ? errno : EIO, "seccomp: read the exported filter");
+    }
+    out->len = (unsigned short)n;
+    out->filter = prog;
+    return 0;
+}
+
+/* Compiled once per process: a RUN child only loads the program, which
+ * spares each step libseccomp's work and the copy-on-write faults of its
+ * allocations in a forked child. */
+static struct sock_fprog filter_prog;
+
+int cb_run_seccomp_prepare(cb_error_t **err) {
+    if (filter_prog.filter)
+        return 0;
+    return compile_filter(&filter_prog, err);
+}
+
+int cb_run_seccomp_install(cb_error_t **err) {
+    if (cb_run_seccomp_prepare(err) < 0)
+        return -1;
+    /* Lets an unprivileged process load a filter, and keeps setuid and file
+     * capabilities from granting anything after execve. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return cb_error_set(err, errno, "seccomp: set no_new_privs");
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter_prog, 0, 0) < 0)
+        return cb_error_set(err, errno, "seccomp: load the filter");
     return 0;
 }

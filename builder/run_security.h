@@ -55,6 +55,10 @@
  * nothing. With keep_default false no capability is kept at all. */
 int cb_run_caps_limit(bool keep_default, cb_error_t **err);
 
+/* Compiles the default filter (below) once per process; the parent calls it
+ * before forking so that the child only loads the program. */
+int cb_run_seccomp_prepare(cb_error_t **err);
+
 /* Sets no_new_privs and loads the default filter for the native architecture
  * plus its compat ones (x86 and x32 on x86_64, arm on aarch64), so a 32-bit
  * syscall cannot go around it. Syscalls this libseccomp does not know are

@@ -222,6 +222,7 @@ typedef struct cloner {
     struct stat dst_st; /* to refuse a destination inside the source */
     cb_inode_names_t *links; /* first copied name of each inode with nlink > 1 */
     char *buf;               /* for read/write copies, allocated on first use */
+    bool link;               /* hardlink what is not a directory (cb_tree_clone_linked) */
 } cloner_t;
 
 /* Owner, xattrs, mode, times of the copy, from st and the source's xattrs.
@@ -430,7 +431,15 @@ static int clone_entry(cloner_t *c, int sparent, int dparent, const char *base,
     struct stat st;
     if (fstatat(sparent, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return cb_error_set(err, errno, "stat '%s'", path);
-    bool linked = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
+    if (c->link && !S_ISDIR(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+        if (linkat(sparent, base, dparent, base, 0) == 0)
+            return 0;
+        /* A file system or owner that refuses the link: a copy. */
+        if (errno != EPERM && errno != EMLINK && errno != EXDEV)
+            return cb_error_set(err, errno, "hardlink '%s'", path);
+    }
+    /* Linked clones keep every inode's own links: no bookkeeping. */
+    bool linked = !c->link && !S_ISDIR(st.st_mode) && st.st_nlink > 1;
     const cb_strv_t *first = linked ? cb_inode_names_get(c->links, st.st_dev, st.st_ino) : NULL;
     if (first)
         return copy_link(c, first->items[0], dparent, base, path, err);
@@ -471,7 +480,7 @@ static int clone_dir(cloner_t *c, int sfd, int dfd, const char *prefix, cb_error
     return 0;
 }
 
-int cb_tree_clone(int src_dirfd, int dst_dirfd, cb_error_t **err) {
+static int clone_tree(int src_dirfd, int dst_dirfd, bool link, cb_error_t **err) {
     const int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
     cb_autoclose int src = openat(src_dirfd, ".", flags);
     if (src < 0)
@@ -480,7 +489,7 @@ int cb_tree_clone(int src_dirfd, int dst_dirfd, cb_error_t **err) {
     if (dst < 0)
         return cb_error_set(err, errno, "clone: open the destination");
     struct stat st;
-    cloner_t c = {.dst_root = dst};
+    cloner_t c = {.dst_root = dst, .link = link};
     if (fstat(src, &st) < 0 || fstat(dst, &c.dst_st) < 0)
         return cb_error_set(err, errno, "clone: stat the trees");
     c.links = cb_inode_names_new();
@@ -490,4 +499,12 @@ int cb_tree_clone(int src_dirfd, int dst_dirfd, cb_error_t **err) {
     cb_inode_names_free(c.links);
     free(c.buf);
     return r < 0 ? cb_error_wrap(err, "clone") : 0;
+}
+
+int cb_tree_clone(int src_dirfd, int dst_dirfd, cb_error_t **err) {
+    return clone_tree(src_dirfd, dst_dirfd, false, err);
+}
+
+int cb_tree_clone_linked(int src_dirfd, int dst_dirfd, cb_error_t **err) {
+    return clone_tree(src_dirfd, dst_dirfd, true, err);
 }

@@ -47,6 +47,13 @@
  * closed. */
 int cb_tree_clone(int src_dirfd, int dst_dirfd, cb_error_t **err);
 
+/* The same walk, but every entry other than a directory becomes a hardlink
+ * of the source's (a copy where the link is refused: EPERM, EMLINK, EXDEV);
+ * directories are made with the source's metadata. For a source that is
+ * never written in place: the copy shares its inodes, so it may only
+ * replace or remove entries, never write into them. */
+int cb_tree_clone_linked(int src_dirfd, int dst_dirfd, cb_error_t **err);
+
 /* --- shared with treediff.c ------------------------------------------- */
 
 /* The xattrs of parentfd/base (base not followed when it is a symlink), or
