@@ -29,7 +29,12 @@ static uint64_t default_mask(void) {
 /* The highest capability this kernel knows. A capability set holds 64 bits,
  * so that is the limit. Without /proc the kernel is asked cap by cap:
  * PR_CAPBSET_READ fails with EINVAL past the last one. */
+static int last_cap_known = -1;
+
+/* Read in the parent (cb_run_caps_prepare): the child then opens nothing. */
 static int last_cap(void) {
+    if (last_cap_known >= 0)
+        return last_cap_known;
     int last = -1;
     cb_autofclose FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
     if (f == NULL || fscanf(f, "%d", &last) != 1 || last < 0) {
@@ -37,7 +42,12 @@ static int last_cap(void) {
         while (last < 63 && prctl(PR_CAPBSET_READ, (unsigned long)last + 1, 0, 0, 0) >= 0)
             last++;
     }
-    return last > 63 ? 63 : last;
+    last_cap_known = last > 63 ? 63 : last;
+    return last_cap_known;
+}
+
+void cb_run_caps_prepare(void) {
+    (void)last_cap();
 }
 
 int cb_run_caps_limit(bool keep_default, cb_error_t **err) {

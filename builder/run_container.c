@@ -99,13 +99,19 @@ static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_strv_t *created, 
     return etc_files ? write_etc_files(dirfd, spec, err) : 0;
 }
 
-/* The step's ids are the builder's: an identity map of ours. */
+/* The step's ids are the builder's: an identity map of ours, read once
+ * per process (our own maps do not change while we run). */
 static int write_map(pid_t pid, const char *which) {
-    char path[64], self[64];
+    static char *maps[2];
+    bool uid = strcmp(which, "uid_map") == 0;
+    if (maps[uid] == NULL) {
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/%s", which);
+        maps[uid] = cb_userns_identity_map(self);
+    }
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, which);
-    snprintf(self, sizeof self, "/proc/self/%s", which);
-    cb_autofree char *text = cb_userns_identity_map(self);
-    return cb_write_proc_file(path, text);
+    return cb_write_proc_file(path, maps[uid]);
 }
 
 /* Copy mode: the mount points made in the copy go again, deepest first,
@@ -308,6 +314,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     cb_autostrv cb_strv_t created = CB_STRV_INIT;
     if (prepare_dir(spec, wsfd, &created, err) < 0 || cb_run_seccomp_prepare(err) < 0)
         return -1;
+    cb_run_caps_prepare();
 
     int up[2] = {-1, -1}, down[2] = {-1, -1}, errp[2] = {-1, -1}, outp[2] = {-1, -1};
     if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||

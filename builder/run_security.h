@@ -54,6 +54,9 @@
  * to the default set (as far as the process holds it) and inheritable to
  * nothing. With keep_default false no capability is kept at all. */
 int cb_run_caps_limit(bool keep_default, cb_error_t **err);
+/* Reads the kernel's last capability once per process, so that the child
+ * forked afterwards does not. */
+void cb_run_caps_prepare(void);
 
 /* Compiles the default filter (below) once per process; the parent calls it
  * before forking so that the child only loads the program. */

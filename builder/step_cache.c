@@ -251,6 +251,15 @@ bool cb_step_cacheable(const cb_instr_t *ins) {
            ins->kind == CB_INSTR_WORKDIR;
 }
 
+/* A record's layer blob is in the store with its size: records are written
+ * without fsync, so after a power cut one may name a blob that never made
+ * it to disk. */
+static bool layer_present(const cb_build_t *b, const cb_oci_descriptor_t *layer) {
+    cb_autofree char *path = cb_store_blob_path(b->store, layer->digest);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == layer->size;
+}
+
 int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, bool *hit,
                       cb_error_t **err) {
     *hit = false;
@@ -265,8 +274,14 @@ int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const 
         if (cb_cache_record_get(b->root, key, &rec, &found, err) < 0)
             return -1;
     }
-    if (!found)
+    if (found && !rec.empty_layer && !layer_present(b, &rec.layer)) {
+        cb_debug("cache", "cache record %.19s: its layer %s is missing or damaged", key, rec.layer.digest);
+        found = false;
+    }
+    if (!found) {
+        cb_cache_record_clear(&rec);
         return 0;
+    }
     cb_stage_state_t *st = &b->stages[stage];
     int rc = 0;
     if (!rec.empty_layer) {

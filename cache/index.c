@@ -26,6 +26,11 @@ static int load_index(const cb_store_t *s, json_t **out, cb_error_t **err) {
 }
 
 static int save_index(const cb_store_t *s, const json_t *doc, cb_error_t **err) {
+    /* Blob names first (cb_blob_commit leaves their durability to this):
+     * index.json must never name a blob a power cut could lose. */
+    cb_autofree char *blobs = cb_xasprintf("%s/blobs/sha256", s->dir);
+    if (cb_fsync_dir(blobs, err) < 0)
+        return -1;
     cb_autofree char *path = index_path(s);
     size_t len;
     cb_autofree char *text = cb_oci_json_canonical(doc, &len);

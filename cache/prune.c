@@ -249,6 +249,31 @@ static void remove_tmp(prune_t *p, const tmp_ent_t *ents, size_t n, int64_t sinc
     }
 }
 
+/* Unpacked base trees (ROOT/layers/<key>, builder/rootfs.c) that no build
+ * used since `since`: a build touches the directory's mtime when it clones
+ * the tree, and the next build of that base unpacks it again. */
+static void remove_trees(prune_t *p, int64_t since) {
+    cb_autoclose int fd = -1;
+    cb_autostrv cb_strv_t names = CB_STRV_INIT;
+    cb_autoerr cb_error_t *why = NULL;
+    if (open_list(p->root->layers, &fd, &names, &why) < 0)
+        return;
+    for (size_t i = 0; i < names.len; i++) {
+        struct stat st;
+        if (fstatat(fd, names.items[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+            ts_ns(&st.st_mtim) >= since)
+            continue;
+        cb_autofree char *path = cb_xasprintf("%s/%s", p->root->layers, names.items[i]);
+        cb_autoerr cb_error_t *rm_err = NULL;
+        if (!p->opts->dry_run && cb_rm_rf_at(fd, names.items[i], &rm_err) < 0) {
+            cb_autofree char *msg = cb_error_message(rm_err);
+            cb_warn("prune", "could not remove the unpacked tree %s: %s", path, msg);
+            continue;
+        }
+        removed_temp(p, path, 0);
+    }
+}
+
 /* `*.tmp-*` files in dir (and below it when `depth` > 0) unchanged since `since`. */
 static void remove_tmp_files(prune_t *p, const char *dir, int depth, int64_t since) {
     cb_autoclose int fd = -1;
@@ -673,6 +698,7 @@ int cb_prune(const cb_root_t *root, const cb_prune_opts_t *opts, cb_prune_report
     if (rc == 0) {
         int64_t since = min64(p.now - CB_PRUNE_TMP_AGE, p.oldest_build);
         remove_tmp(&p, tmp, ntmp, since);
+        remove_trees(&p, since);
         remove_tmp_files(&p, root->cache, 2, since);
         remove_tmp_files(&p, root->store, 0, since);
         rep->cache_bytes = cache_bytes(&p);

@@ -44,6 +44,8 @@
  *    ctime, its whole tree) for CB_PRUNE_TMP_AGE (an hour) and since the
  *    oldest running build started. ctime counts because unpacked files keep
  *    their archive's old mtimes.
+ *  - an unpacked base tree (ROOT/layers/<key>) goes by the same rule, judged
+ *    by its directory's mtime, which each build that uses it moves.
  *
  * Known gaps, both needing a prune during a build: an import (FROM oci:DIR)
  * that finds a blob already in the store reuses it without rewriting it, so

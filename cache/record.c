@@ -155,7 +155,10 @@ int cb_cache_record_put(const cb_root_t *root, const char *key, const cb_cache_r
         return cb_error_kind_set(err, CB_ERR_INPUT, "cache record %s: %zu bytes is more than %u",
                                  key, len, CB_CACHE_RECORD_MAX_SIZE);
     cb_autofree char *path = cb_cache_record_path(root, key);
-    if (cb_write_file_atomic(path, text, len, 0600, err) < 0)
+    /* Renamed into place but not fsync'd: a record is a hint. One lost to a
+     * power cut is a cache miss, and one that outlived its layer blob is
+     * refused on lookup (the blob's size is checked before a hit). */
+    if (cb_write_file_replace(path, text, len, 0600, err) < 0)
         return cb_error_wrap(err, "cache record %s", key);
     return 0;
 }
