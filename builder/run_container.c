@@ -168,10 +168,12 @@ static pid_t mount_fuse_root(const cb_run_spec_t *spec, int errfd) {
     return daemon;
 }
 
-/* The intermediate child: a user namespace of its own (mapped by the
- * parent), then the other namespaces, whose pid 1 it forks and waits for.
- * For --network private it waits, once the network namespace exists,
- * until the parent has started slirp4netns for it. */
+/* fuse-overlayfs' intermediate child: a user namespace of its own (mapped
+ * by the parent), a mount namespace where it mounts the root with the
+ * daemon, then the other namespaces, whose pid 1 it forks and waits for
+ * (the daemon must not be in the pid namespace, of which it would become
+ * pid 1). For --network private it waits, once the network namespace
+ * exists, until the parent has started slirp4netns for it. */
 _Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int sync_in, int errfd,
                                   int outfd) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -188,22 +190,16 @@ _Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int s
         dprintf(errfd, "chdir %s: %s", spec->workspace, strerror(errno));
         _exit(127);
     }
-    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-    pid_t daemon = -1;
-    if (spec->rootfs == CB_ROOTFS_FUSE) {
-        /* The daemon in the mount namespace, not in the pid namespace (of
-         * which it would become pid 1). */
-        if (unshare(CLONE_NEWNS) < 0) {
-            dprintf(errfd, "create the mount namespace: %s", strerror(errno));
-            _exit(127);
-        }
-        daemon = mount_fuse_root(spec, errfd);
-        flags &= ~CLONE_NEWNS;
+    if (unshare(CLONE_NEWNS) < 0) {
+        dprintf(errfd, "create the mount namespace: %s", strerror(errno));
+        _exit(127);
     }
+    pid_t daemon = mount_fuse_root(spec, errfd);
+    int flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
     if (spec->network != CB_NET_HOST)
         flags |= CLONE_NEWNET;
     if (unshare(flags) < 0) {
-        dprintf(errfd, "create the mount, pid, ipc, uts%s namespaces: %s",
+        dprintf(errfd, "create the pid, ipc, uts%s namespaces: %s",
                 spec->network != CB_NET_HOST ? " and network" : "", strerror(errno));
         _exit(127);
     }
@@ -227,11 +223,78 @@ _Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int s
         if (errno != EINTR)
             _exit(127);
     char msg[1024];
-    if (daemon > 0 && cb_run_fuse_unmount(spec, daemon, msg, sizeof msg) < 0) {
+    if (cb_run_fuse_unmount(spec, daemon, msg, sizeof msg) < 0) {
         dprintf(errfd, "%s", msg);
         _exit(127);
     }
     _exit(status_code(st));
+}
+
+/* The pipes of one step: the child's ends and what it was given. */
+typedef struct child_args {
+    const cb_run_spec_t *spec;
+    int sync_out, sync_in, errfd, outfd;
+    int close_fds[4]; /* the parent's ends */
+} child_args_t;
+
+/* The step's process made by clone() straight into its namespaces, as
+ * their pid 1: one copy of the builder per step instead of two (the
+ * intermediate child of first_child and the pid 1 it forks). The user
+ * namespace's maps come from the parent, as for first_child. */
+static int direct_child(void *arg) {
+    const child_args_t *a = arg;
+    for (int i = 0; i < 4; i++)
+        close(a->close_fds[i]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    char c = 'u';
+    if (write(a->sync_out, &c, 1) != 1 || read(a->sync_in, &c, 1) != 1 || c != 'm')
+        _exit(127); /* the parent has the reason */
+    if (a->spec->network == CB_NET_PRIVATE) {
+        c = 'n';
+        if (write(a->sync_out, &c, 1) != 1 || read(a->sync_in, &c, 1) != 1 || c != 'g')
+            _exit(127);
+    }
+    if (chdir(a->spec->workspace) < 0) {
+        dprintf(a->errfd, "chdir %s: %s", a->spec->workspace, strerror(errno));
+        _exit(127);
+    }
+    cb_run_child(a->spec, a->errfd, a->outfd);
+}
+
+/* Without CLONE_VM the child runs on its own copy of this stack. */
+static char direct_stack[256 << 10] __attribute__((aligned(64)));
+
+/* Starts the step's process: with clone() into the namespaces, or through
+ * first_child for fuse-overlayfs, whose daemon must live in the mount
+ * namespace but outside the pid namespace. */
+static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int errp[2], int outp[2]) {
+    if (spec->rootfs == CB_ROOTFS_FUSE) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(up[0]);
+            close(down[1]);
+            close(errp[0]);
+            close(outp[0]);
+            /* close-on-exec: dup2 onto 1 and 2 in the child makes the copies
+             * the command inherits. */
+            first_child(spec, up[1], down[0], errp[1], outp[1]);
+        }
+        return pid;
+    }
+    child_args_t a = {
+        .spec = spec,
+        .sync_out = up[1],
+        .sync_in = down[0],
+        .errfd = errp[1],
+        .outfd = outp[1],
+        .close_fds = {up[0], down[1], errp[0], outp[0]},
+    };
+    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+    if (spec->network != CB_NET_HOST)
+        flags |= CLONE_NEWNET;
+    return clone(direct_child, direct_stack + sizeof direct_stack, flags, &a);
 }
 
 /* Keeps the last TAIL_BYTES of output. */
@@ -332,16 +395,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     sigaction(SIGTERM, &sa, &old_term);
 
     fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(up[0]);
-        close(down[1]);
-        close(errp[0]);
-        close(outp[0]);
-        /* close-on-exec: dup2 onto 1 and 2 in the child makes the copies
-         * the command inherits. */
-        first_child(spec, up[1], down[0], errp[1], outp[1]);
-    }
+    pid_t pid = start_child(spec, up, down, errp, outp);
     int fork_errno = errno;
     close(up[1]);
     close(down[0]);
@@ -353,7 +407,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     int rc = 0;
     cb_slirp_t slirp = {.pid = 0, .exit_fd = -1};
     if (pid < 0) {
-        rc = cb_error_set(err, fork_errno, "fork");
+        rc = cb_error_set(err, fork_errno, "start the step's process in new namespaces");
     } else {
         char c;
         bool mapped = false;

@@ -1,6 +1,7 @@
 #include "digest.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,10 +11,24 @@ struct cb_sha256 {
     EVP_MD_CTX *ctx;
 };
 
+/* Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up in its
+ * providers at every init, which costs more than hashing a small file. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void) {
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void) {
+    pthread_once(&sha256_once, fetch_sha256);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
 cb_sha256_t *cb_sha256_new(void) {
     cb_sha256_t *h = cb_xcalloc(1, sizeof *h);
     h->ctx = EVP_MD_CTX_new();
-    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+    if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, sha256(), NULL) != 1) {
         fprintf(stderr, "cbuild: libcrypto cannot initialise sha256\n");
         abort();
     }
@@ -55,7 +70,7 @@ void cb_digest_to_raw(const char *digest, uint8_t raw[32]) {
 }
 
 void cb_sha256_reset(cb_sha256_t *h) {
-    EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(h->ctx, sha256(), NULL);
 }
 
 void cb_sha256_free(cb_sha256_t *h) {
