@@ -1,7 +1,7 @@
 /* cbuild --version: cbuild's version and, for each library, the version it
  * was compiled against and the one loaded now (they differ after a library
  * upgrade without a rebuild, which is what a bug report needs to know). */
-#include <archive.h>
+#include "common/archive_lazy.h"
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>

@@ -6,14 +6,13 @@
  * that directory, as docker's and buildah's chrooted extraction does (see
  * "the archive as the applier gets it"). Owners come from the archive's
  * headers, noted on the way, because a rootless extraction cannot chown. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "builder/copy_private.h"
+#include "common/archive_lazy.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "layer/apply.h"

@@ -1,5 +1,5 @@
 /* --output type=oci|oci-archive|docker-archive: writing an image out of the store. */
-#include <archive.h>
+#include "common/archive_lazy.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -1,7 +1,6 @@
 #include "cache/unpack.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "common/archive_lazy.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>

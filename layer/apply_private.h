@@ -2,8 +2,7 @@
 #ifndef CB_LAYER_APPLY_PRIVATE_H
 #define CB_LAYER_APPLY_PRIVATE_H
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "common/archive_lazy.h"
 
 #include "layer/apply.h"
 #include "layer/pathset.h"

@@ -3,7 +3,7 @@
 #ifndef CB_LAYER_ARCHIVE_ERROR_H
 #define CB_LAYER_ARCHIVE_ERROR_H
 
-#include <archive.h>
+#include "common/archive_lazy.h"
 
 #include "common/error.h"
 

@@ -1,7 +1,6 @@
 #include "layer/writer.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "common/archive_lazy.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
