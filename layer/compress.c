@@ -10,7 +10,11 @@
 #include "layer/pgzip.h"
 
 #define OUT_CHUNK (64 * 1024)
-#define ZSTD_JOB_SIZE 0
+/* 2 MiB jobs instead of libzstd's default (8 MiB at level 3): with 2
+ * workers the buffers in flight fall from ~80 to ~32 MiB of peak RSS for a
+ * 0.07 % larger blob (layer/README.md). Fixed, so the bytes stay the same
+ * for any worker count. */
+#define ZSTD_JOB_SIZE (2 << 20)
 
 struct cb_layer_compressor {
     cb_layer_compression_t method;

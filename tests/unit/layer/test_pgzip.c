@@ -584,8 +584,8 @@ static void check_zstd(const cb_buf_t *zs, const cb_buf_t *in) {
     assert_same(&got, in);
 }
 
-/* zstd jobs are several MiB (the default job size for level 3 is 8 MiB),
- * so the input spans several jobs and workers really run in parallel. */
+/* zstd jobs are 2 MiB (layer/compress.c), so the input spans several jobs
+ * and workers really run in parallel. */
 static void test_compressor_zstd_jobs(void **state) {
     (void)state;
     cb_autobuf cb_buf_t in = CB_BUF_INIT, one = CB_BUF_INIT;
