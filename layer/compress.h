@@ -1,12 +1,12 @@
-/* Streaming compression of a layer's tar bytes: gzip (zlib, level 6 by
+/* Streaming compression of a layer's tar bytes: gzip (libdeflate, level 6 by
  * default) or zstd (libzstd, level 3 by default) or none. Output goes to a
  * sink in bounded chunks and is counted and hashed on the way (the blob
  * digest). Both compressors run on several threads (CBUILD_JOBS, else the
  * CPUs this process may use) and are deterministic: equal input gives equal
  * bytes whatever the thread count and however the writes are cut. gzip is
- * layer/pgzip.h (one member, mtime 0, no name); zstd is libzstd's
- * multithreaded mode with a fixed job size. The sink is called in the
- * caller's thread only, from within write and finish. */
+ * layer/pgzip.h (members of at most 1 MiB, mtime 0, no name); zstd is
+ * libzstd's multithreaded mode with a fixed 2 MiB job size. The sink is
+ * called in the caller's thread only, from within write and finish. */
 #ifndef CB_LAYER_COMPRESS_H
 #define CB_LAYER_COMPRESS_H
 

@@ -1,31 +1,30 @@
 #include "layer/pgzip.h"
 
+#include <libdeflate.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "common/util.h"
 
-_Static_assert(CB_PGZIP_BLOCK >= CB_PGZIP_DICT, "a block must hold the next block's dictionary");
+#define GZ_HEADER 10
+#define GZ_TRAILER 8
+#define MIN_STORED_SEGMENT 4096
 
-/* One block of input and its deflated form. buf holds the dictionary right
- * before the data: [CB_PGZIP_DICT - dict_len unused][dict][data]. */
+_Static_assert(CB_PGZIP_BLOCK % CB_PGZIP_SEGMENT == 0, "a block is whole segments");
+
+/* One block of input and its gzip members. */
 typedef struct pgz_slot {
     unsigned char *buf;
-    size_t dict_len, len;
-    bool last;
+    size_t len;
     unsigned char *out;
     size_t out_len, out_cap;
-    uLong crc;
-    int zerr; /* deflate's error code, 0 when the block is fine */
-    bool done; /* guarded by the mutex once the block is queued */
+    bool failed; /* libdeflate refused (never expected with the bound) */
+    bool done;   /* guarded by the mutex once the block is queued */
 } pgz_slot_t;
 
 typedef struct pgz_worker {
     cb_pgzip_t *owner;
-    z_stream strm;
-    bool strm_live;
+    struct libdeflate_compressor *deflate, *store;
     pthread_t thread;
 } pgz_worker_t;
 
@@ -40,8 +39,8 @@ struct cb_pgzip {
      * waiting to be written out; block `queued` is the one being filled. */
     uint64_t queued, emitted;
 
-    pgz_worker_t *workers; /* nstreams deflate states; nworkers of them run threads */
-    int nstreams, nworkers;
+    pgz_worker_t *workers; /* ncompressors compressor pairs; nworkers of them run threads */
+    int ncompressors, nworkers;
     int want_workers; /* threads to start with the second block */
     bool inline_mode;
 
@@ -51,48 +50,95 @@ struct cb_pgzip {
     uint64_t next_job;   /* next queued block a worker takes (mutex) */
     bool stop;           /* mutex */
 
-    bool header_done, failed, finished;
-    uLong crc;
-    uint64_t isize;
+    bool failed, finished;
 };
 
 static pgz_slot_t *slot_of(cb_pgzip_t *z, uint64_t seq) {
     return &z->slots[seq % z->nslots];
 }
 
-/* Deflates one block into its out buffer (growing it if deflateBound was
- * not enough) and computes its CRC. Runs in a worker without the lock. */
-static void deflate_block(z_stream *s, pgz_slot_t *b) {
-    b->zerr = 0;
+bool cb_pgzip_incompressible(const unsigned char *p, size_t n) {
+    if (n < MIN_STORED_SEGMENT)
+        return false;
+    /* Four tables so consecutive equal bytes do not serialise on one
+     * counter. */
+    uint32_t h[4][256] = {{0}};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        h[0][p[i]]++;
+        h[1][p[i + 1]]++;
+        h[2][p[i + 2]]++;
+        h[3][p[i + 3]]++;
+    }
+    for (; i < n; i++)
+        h[0][p[i]]++;
+    /* chi2 = sum (c - n/256)^2 / (n/256) = sum (256c - n)^2 / (256 n), in
+     * integers so every machine decides alike; below 384 (1.5 x 255). */
+    uint64_t sum = 0;
+    for (int k = 0; k < 256; k++) {
+        int64_t d = 256 * (int64_t)(h[0][k] + h[1][k] + h[2][k] + h[3][k]) - (int64_t)n;
+        sum += (uint64_t)(d * d);
+    }
+    return sum < 384u * 256u * (uint64_t)n;
+}
+
+static void put_le32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Room for a block's members in the worst case: one member per segment. */
+static size_t out_bound(void) {
+    return (CB_PGZIP_BLOCK / CB_PGZIP_SEGMENT) *
+           (GZ_HEADER + GZ_TRAILER + libdeflate_deflate_compress_bound(NULL, CB_PGZIP_SEGMENT));
+}
+
+/* Appends one gzip member of in[0..n) to the slot's output. XFL as gzip
+ * sets it for the level; OS 3 (Unix). */
+static bool put_member(struct libdeflate_compressor *c, int level, const unsigned char *in,
+                       size_t n, pgz_slot_t *b) {
+    unsigned char *o = b->out + b->out_len;
+    size_t room = b->out_cap - b->out_len;
+    if (room < GZ_HEADER + GZ_TRAILER)
+        return false;
+    static const unsigned char head[GZ_HEADER] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    memcpy(o, head, GZ_HEADER);
+    o[8] = level == 9 ? 2 : level == 1 ? 4 : 0;
+    size_t k = libdeflate_deflate_compress(c, in, n, o + GZ_HEADER, room - GZ_HEADER - GZ_TRAILER);
+    if (k == 0)
+        return false;
+    put_le32(o + GZ_HEADER + k, libdeflate_crc32(0, in, n));
+    put_le32(o + GZ_HEADER + k + 4, (uint32_t)n); /* ISIZE is mod 2^32; n is below */
+    b->out_len += GZ_HEADER + k + GZ_TRAILER;
+    return true;
+}
+
+/* Compresses one block into its members. Runs in a worker without the lock. */
+static void compress_block(pgz_worker_t *w, int level, pgz_slot_t *b) {
     b->out_len = 0;
-    int r = deflateReset(s);
-    const unsigned char *data = b->buf + CB_PGZIP_DICT;
-    if (r == Z_OK && b->dict_len > 0)
-        r = deflateSetDictionary(s, data - b->dict_len, (uInt)b->dict_len);
-    if (r != Z_OK) {
-        b->zerr = r;
+    b->failed = false;
+    const unsigned char *p = b->buf;
+    if (b->len == 0) {
+        b->failed = !put_member(w->deflate, level, p, 0, b);
         return;
     }
-    int flush = b->last ? Z_FINISH : Z_SYNC_FLUSH;
-    s->next_in = (Bytef *)data;
-    s->avail_in = (uInt)b->len;
-    for (;;) {
-        s->next_out = b->out + b->out_len;
-        s->avail_out = (uInt)(b->out_cap - b->out_len);
-        r = deflate(s, flush);
-        b->out_len = b->out_cap - s->avail_out;
-        if (r == Z_STREAM_ERROR) {
-            b->zerr = r;
+    size_t pos = 0;
+    while (pos < b->len) {
+        size_t k = b->len - pos < CB_PGZIP_SEGMENT ? b->len - pos : CB_PGZIP_SEGMENT;
+        bool stored = cb_pgzip_incompressible(p + pos, k);
+        size_t end = pos + k;
+        while (end < b->len) {
+            size_t k2 = b->len - end < CB_PGZIP_SEGMENT ? b->len - end : CB_PGZIP_SEGMENT;
+            if (cb_pgzip_incompressible(p + end, k2) != stored)
+                break;
+            end += k2;
+        }
+        if (!put_member(stored ? w->store : w->deflate, level, p + pos, end - pos, b)) {
+            b->failed = true;
             return;
         }
-        /* Done when Z_FINISH reports the end, or a sync flush left room
-         * (zlib's rule: a full output buffer may hide pending bytes). */
-        if (flush == Z_FINISH ? r == Z_STREAM_END : s->avail_out != 0)
-            break;
-        b->out_cap *= 2;
-        b->out = cb_xrealloc(b->out, b->out_cap);
+        pos = end;
     }
-    b->crc = crc32(0, data, (uInt)b->len);
 }
 
 static void *worker_main(void *arg) {
@@ -106,7 +152,7 @@ static void *worker_main(void *arg) {
             break;
         pgz_slot_t *b = slot_of(z, z->next_job++);
         pthread_mutex_unlock(&z->mu);
-        deflate_block(&w->strm, b);
+        compress_block(w, z->level, b);
         pthread_mutex_lock(&z->mu);
         b->done = true;
         pthread_cond_signal(&z->done);
@@ -115,34 +161,16 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-static int send_out(cb_pgzip_t *z, const void *buf, size_t n, cb_error_t **err) {
-    if (z->out(z->out_ctx, buf, n, err) < 0) {
+static int emit_block(cb_pgzip_t *z, pgz_slot_t *b, cb_error_t **err) {
+    if (b->failed) {
+        z->failed = true;
+        return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: libdeflate failed on a block");
+    }
+    if (z->out(z->out_ctx, b->out, b->out_len, err) < 0) {
         z->failed = true;
         return -1;
     }
     return 0;
-}
-
-/* The 10-byte header zlib itself writes for these settings: no name, mtime
- * 0, XFL as zlib sets it for the level, OS 3 (Unix), so level-for-level the
- * header matches `gzip`'s and zlib's bytes. */
-static int write_header(cb_pgzip_t *z, cb_error_t **err) {
-    unsigned char h[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-    h[8] = z->level == 9 ? 2 : z->level == 1 ? 4 : 0;
-    z->header_done = true;
-    return send_out(z, h, sizeof h, err);
-}
-
-static int emit_block(cb_pgzip_t *z, pgz_slot_t *b, cb_error_t **err) {
-    if (b->zerr != 0) {
-        z->failed = true;
-        return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: deflate failed (%d)", b->zerr);
-    }
-    if (!z->header_done && write_header(z, err) < 0)
-        return -1;
-    z->crc = crc32_combine(z->crc, b->crc, (z_off_t)b->len);
-    z->isize += b->len;
-    return send_out(z, b->out, b->out_len, err);
 }
 
 /* Writes out finished blocks in order: waits for every block below `until`,
@@ -170,8 +198,8 @@ static int drain(cb_pgzip_t *z, uint64_t until, cb_error_t **err) {
 }
 
 /* Fewer threads change the speed, not the bytes; none at all means the
- * caller goes on deflating (workers[0]'s stream is still there). Blocks
- * deflated inline so far are already written out. */
+ * caller goes on compressing (workers[0]'s compressors are still there).
+ * Blocks compressed inline so far are already written out. */
 static void start_workers(cb_pgzip_t *z) {
     for (int i = 0; i < z->want_workers; i++) {
         if (pthread_create(&z->workers[i].thread, NULL, worker_main, &z->workers[i]) != 0)
@@ -182,27 +210,22 @@ static void start_workers(cb_pgzip_t *z) {
     z->inline_mode = z->nworkers == 0;
 }
 
-/* Hands the block being filled to a worker (or deflates it here) and
- * prepares the next one, primed with this block's last 32 KiB. */
+/* Hands the block being filled to a worker (or compresses it here). */
 static int submit(cb_pgzip_t *z, bool last, cb_error_t **err) {
     if (!last && z->want_workers > 0)
         start_workers(z);
     uint64_t seq = z->queued;
     pgz_slot_t *b = slot_of(z, seq);
-    b->last = last;
     b->done = false;
     if (!last) {
         /* The next slot must be written out before it is refilled. */
         uint64_t need = seq + 2 > z->nslots ? seq + 2 - z->nslots : 0;
         if (drain(z, need, err) < 0)
             return -1;
-        pgz_slot_t *next = slot_of(z, seq + 1);
-        memcpy(next->buf, b->buf + CB_PGZIP_DICT + b->len - CB_PGZIP_DICT, CB_PGZIP_DICT);
-        next->dict_len = CB_PGZIP_DICT;
-        next->len = 0;
+        slot_of(z, seq + 1)->len = 0;
     }
     if (z->inline_mode) {
-        deflate_block(&z->workers[0].strm, b);
+        compress_block(&z->workers[0], z->level, b);
         b->done = true;
         z->queued++;
     } else {
@@ -227,7 +250,7 @@ int cb_pgzip_write(cb_pgzip_t *z, const void *buf, size_t n, cb_error_t **err) {
         size_t k = CB_PGZIP_BLOCK - b->len;
         if (k > n)
             k = n;
-        memcpy(b->buf + CB_PGZIP_DICT + b->len, p, k);
+        memcpy(b->buf + b->len, p, k);
         b->len += k;
         p += k;
         n -= k;
@@ -240,15 +263,9 @@ int cb_pgzip_write(cb_pgzip_t *z, const void *buf, size_t n, cb_error_t **err) {
 int cb_pgzip_finish(cb_pgzip_t *z, cb_error_t **err) {
     if (z->failed || z->finished)
         return dead(err);
-    if (submit(z, true, err) < 0 || drain(z, z->queued, err) < 0)
-        return -1;
-    unsigned char t[8];
-    uint32_t crc = (uint32_t)z->crc, isize = (uint32_t)z->isize; /* ISIZE is mod 2^32 */
-    for (int i = 0; i < 4; i++) {
-        t[i] = (unsigned char)(crc >> (8 * i));
-        t[4 + i] = (unsigned char)(isize >> (8 * i));
-    }
-    if (send_out(z, t, sizeof t, err) < 0)
+    /* A partial last block, or the empty member of an empty stream. */
+    bool pending = slot_of(z, z->queued)->len > 0 || z->queued == 0;
+    if ((pending && submit(z, true, err) < 0) || drain(z, z->queued, err) < 0)
         return -1;
     z->finished = true;
     return 0;
@@ -256,15 +273,6 @@ int cb_pgzip_finish(cb_pgzip_t *z, cb_error_t **err) {
 
 int cb_pgzip_threads(const cb_pgzip_t *z) {
     return z->inline_mode ? 0 : z->nworkers;
-}
-
-static int init_stream(z_stream *s, int level, cb_error_t **err) {
-    /* Raw deflate (-15): the gzip wrapper is ours. memLevel 8 as zlib's and
-     * gzip's default, so sizes match `gzip -<level>`. */
-    int r = deflateInit2(s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
-    if (r != Z_OK)
-        return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: deflateInit2 failed (%d)", r);
-    return 0;
 }
 
 int cb_pgzip_new(cb_pgzip_t **out, int level, int threads, cb_pgzip_out_fn fn, void *ctx,
@@ -277,34 +285,34 @@ int cb_pgzip_new(cb_pgzip_t **out, int level, int threads, cb_pgzip_out_fn fn, v
     z->level = level;
     z->out = fn;
     z->out_ctx = ctx;
-    z->crc = crc32(0, NULL, 0);
-    z->inline_mode = threads <= 1;
-    z->nstreams = z->inline_mode ? 1 : threads;
-    z->nslots = z->inline_mode ? 2 : 2 * (size_t)threads + 2;
+    bool single = threads <= 1;
+    z->ncompressors = single ? 1 : threads;
+    z->nslots = single ? 2 : 2 * (size_t)threads + 2;
     pthread_mutex_init(&z->mu, NULL);
     pthread_cond_init(&z->work, NULL);
     pthread_cond_init(&z->done, NULL);
-    z->workers = cb_xcalloc((size_t)z->nstreams, sizeof *z->workers);
-    for (int i = 0; i < z->nstreams; i++) {
-        z->workers[i].owner = z;
-        if (init_stream(&z->workers[i].strm, level, err) < 0) {
-            cb_pgzip_free(z);
-            return -1;
-        }
-        z->workers[i].strm_live = true;
-    }
-    size_t cap = deflateBound(&z->workers[0].strm, CB_PGZIP_BLOCK) + 64; /* + sync flush */
+    z->workers = cb_xcalloc((size_t)z->ncompressors, sizeof *z->workers);
     z->slots = cb_xcalloc(z->nslots, sizeof *z->slots);
+    z->inline_mode = true;
+    for (int i = 0; i < z->ncompressors; i++) {
+        z->workers[i].owner = z;
+        z->workers[i].deflate = libdeflate_alloc_compressor(level);
+        z->workers[i].store = libdeflate_alloc_compressor(0);
+        if (z->workers[i].deflate == NULL || z->workers[i].store == NULL) {
+            cb_pgzip_free(z);
+            return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: libdeflate: out of memory");
+        }
+    }
+    size_t cap = out_bound();
     for (size_t i = 0; i < z->nslots; i++) {
-        z->slots[i].buf = cb_xmalloc(CB_PGZIP_DICT + CB_PGZIP_BLOCK);
+        z->slots[i].buf = cb_xmalloc(CB_PGZIP_BLOCK);
         z->slots[i].out_cap = cap;
         z->slots[i].out = cb_xmalloc(cap);
     }
     /* Workers start with the stream's second block (start_workers): most
      * layers of RUN steps are one block, and threads would cost more than
      * they save. */
-    z->want_workers = z->inline_mode ? 0 : z->nstreams;
-    z->inline_mode = true;
+    z->want_workers = single ? 0 : z->ncompressors;
     *out = z;
     return 0;
 }
@@ -321,9 +329,9 @@ void cb_pgzip_free(cb_pgzip_t *z) {
     pthread_mutex_destroy(&z->mu);
     pthread_cond_destroy(&z->work);
     pthread_cond_destroy(&z->done);
-    for (int i = 0; i < z->nstreams; i++) {
-        if (z->workers[i].strm_live)
-            deflateEnd(&z->workers[i].strm);
+    for (int i = 0; z->workers && i < z->ncompressors; i++) {
+        libdeflate_free_compressor(z->workers[i].deflate);
+        libdeflate_free_compressor(z->workers[i].store);
     }
     for (size_t i = 0; z->slots && i < z->nslots; i++) {
         free(z->slots[i].buf);

@@ -11,7 +11,7 @@ packages=(
     # build
     gcc clang make cmake pkg-config git
     libarchive-dev libssl-dev libcurl4-openssl-dev libjansson-dev libzstd-dev
-    libseccomp-dev zlib1g-dev libcmocka-dev
+    libseccomp-dev zlib1g-dev libdeflate-dev libcmocka-dev
     # fuzzing and sanitizers (clang's libFuzzer and ASan/UBSan runtimes)
     libclang-rt-14-dev
     # judges of cbuild's output and helpers the tests drive

@@ -66,14 +66,19 @@ static void test_gzip(void **state) {
     z.avail_in = (uInt)blob.len;
     unsigned char out[65536];
     int rc;
+    /* Several members (layer/pgzip.h): each stream end means that member's
+     * CRC32 and length trailer matched; the last one ends the blob. */
     do {
         z.next_out = out;
         z.avail_out = sizeof out;
         rc = inflate(&z, Z_NO_FLUSH);
         assert_true(rc == Z_OK || rc == Z_STREAM_END);
         cb_buf_add(&tar, out, sizeof out - z.avail_out);
+        if (rc == Z_STREAM_END && z.avail_in > 0) {
+            assert_int_equal(inflateReset(&z), Z_OK);
+            rc = Z_OK;
+        }
     } while (rc != Z_STREAM_END);
-    /* Stream end means the CRC32 and length trailer matched; nothing after. */
     assert_int_equal(z.avail_in, 0);
     inflateEnd(&z);
     check_digests(&blob, &tar, &r);

@@ -1,10 +1,11 @@
-/* layer/pgzip.c (parallel deterministic gzip) and the layer compressor on
- * top of it (layer/compress.c: pgzip for gzip, libzstd's multithreaded mode
- * for zstd, thread count from CBUILD_JOBS).
+/* layer/pgzip.c (parallel deterministic gzip on libdeflate) and the layer
+ * compressor on top of it (layer/compress.c: pgzip for gzip, libzstd's
+ * multithreaded mode for zstd, thread count from CBUILD_JOBS).
  *
- * Judged by zlib and libzstd themselves and by `gzip -t`: the output is one
- * complete gzip member (zstd frame) that inflates to the input, with the
- * right CRC32 and ISIZE; and the bytes depend on the input only, never on
+ * Judged by zlib, libzstd, libarchive, Python's gzip module and `gzip -t`:
+ * the output is a series of complete gzip members (one per run of alike
+ * segments of each 1 MiB block) that inflate, joined, to the input, each with
+ * the right CRC32 and ISIZE; and the bytes depend on the input only, never on
  * the thread count or on how the writes were cut. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#include <archive.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -70,7 +73,7 @@ static void gen_mixed(cb_buf_t *b, size_t n, uint64_t seed) {
     uint64_t s = seed;
     size_t start = b->len;
     while (b->len - start < n) {
-        size_t k = 1000 + rng_next(&s) % (3 * BLOCK);
+        size_t k = 1000 + rng_next(&s) % (BLOCK / 2);
         if (k > n - (b->len - start))
             k = n - (b->len - start);
         if (rng_next(&s) & 1)
@@ -113,39 +116,44 @@ static uint32_t le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* One gzip member with the header pgzip promises, inflating (zlib, gzip or
- * zlib format detection: 15 + 32) to exactly `in`, with nothing after it.
- * Z_STREAM_END already means zlib checked CRC32 and ISIZE; they are checked
- * here by hand as well. */
-static void check_gzip(const cb_buf_t *gz, const cb_buf_t *in, int level) {
+/* Gzip members with the header pgzip promises (no name, mtime 0, XFL for
+ * the level, OS Unix), each inflated by zlib on its own (Z_STREAM_END means
+ * zlib checked its CRC32 and ISIZE), joined exactly `in`, nothing after the
+ * last. Returns the number of members. */
+static size_t check_gzip(const cb_buf_t *gz, const cb_buf_t *in, int level) {
     const unsigned char *g = (const unsigned char *)gz->data;
     assert_true(gz->len >= 20);
-    assert_memory_equal(g, "\x1f\x8b\x08\x00\x00\x00\x00\x00", 8); /* no name, mtime 0 */
-    assert_int_equal(g[8], level == 9 ? 2 : level == 1 ? 4 : 0);
-    assert_int_equal(g[9], 3);
-
-    z_stream z = {0};
-    assert_int_equal(inflateInit2(&z, 15 + 32), Z_OK);
-    z.next_in = (Bytef *)gz->data;
-    z.avail_in = (uInt)gz->len;
     unsigned char *out = cb_xmalloc(in->len + 1);
-    z.next_out = out;
-    z.avail_out = (uInt)in->len + 1;
-    int rc = inflate(&z, Z_FINISH);
-    assert_int_equal(rc, Z_STREAM_END);
-    assert_int_equal(z.avail_in, 0);
-    assert_int_equal(z.total_out, in->len);
+    size_t pos = 0, got = 0, members = 0;
+    while (pos < gz->len) {
+        assert_true(gz->len - pos >= 20);
+        assert_memory_equal(g + pos, "\x1f\x8b\x08\x00\x00\x00\x00\x00", 8);
+        assert_int_equal(g[pos + 8], level == 9 ? 2 : level == 1 ? 4 : 0);
+        assert_int_equal(g[pos + 9], 3);
+        z_stream z = {0};
+        assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+        z.next_in = (Bytef *)g + pos;
+        z.avail_in = (uInt)(gz->len - pos);
+        z.next_out = out + got;
+        z.avail_out = (uInt)(in->len + 1 - got);
+        assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+        const unsigned char *t = g + pos + z.total_in - 8;
+        uint32_t crc = (uint32_t)crc32(0, out + got, (uInt)z.total_out);
+        assert_int_equal(le32(t), crc);
+        assert_int_equal(le32(t + 4), (uint32_t)z.total_out);
+        pos += z.total_in;
+        got += z.total_out;
+        members++;
+        inflateEnd(&z);
+    }
+    assert_int_equal(got, in->len);
     if (in->len > 0)
         assert_memory_equal(out, in->data, in->len);
-    inflateEnd(&z);
     free(out);
-
-    uint32_t crc = (uint32_t)crc32(0, (const Bytef *)(in->len ? in->data : ""), (uInt)in->len);
-    assert_int_equal(le32(g + gz->len - 8), crc);
-    assert_int_equal(le32(g + gz->len - 4), (uint32_t)in->len);
+    return members;
 }
 
-/* gzip(1) itself agrees the member is whole and its checksum right. */
+/* gzip(1) itself agrees the members are whole and their checksums right. */
 static void check_gzip_t(const cb_buf_t *gz) {
     FILE *p = popen("gzip -t", "w");
     assert_non_null(p);
@@ -184,21 +192,23 @@ static void test_empty(void **state) {
     for (size_t t = 0; t < CB_ARRAY_LEN(thread_counts); t++) {
         cb_autobuf cb_buf_t gz = CB_BUF_INIT;
         pgz(&in, 6, thread_counts[t], 0, &gz);
-        check_gzip(&gz, &in, 6);
-        /* header, an empty final block, CRC 0, ISIZE 0: what zlib writes */
-        assert_int_equal(gz.len, 20);
-        assert_same(&gz, &ref);
+        assert_int_equal(check_gzip(&gz, &in, 6), 1);
+        /* header, an empty deflate stream (libdeflate's is an empty stored
+         * block, zlib's an empty fixed-code one), CRC 0, ISIZE 0 */
+        assert_true(gz.len <= ref.len + 3);
     }
     cb_autobuf cb_buf_t gz = CB_BUF_INIT;
     pgz(&in, 6, 4, 0, &gz);
     check_gzip_t(&gz);
 }
 
-/* Below one block the stream is a single deflate of the whole input, so
- * the member is byte for byte what zlib writes in one call. */
-static void test_small_matches_zlib(void **state) {
+/* Below one block, compressible input is one member, and libdeflate at
+ * the same level is about as tight as zlib (gzip -N). On this made-up text
+ * of 27 words it is a few per cent behind; on real source code (layer/README.md)
+ * within 0.3 %. */
+static void test_small_one_member(void **state) {
     (void)state;
-    static const size_t sizes[] = {1, 100, CB_PGZIP_DICT, CB_PGZIP_DICT + 1, CB_PGZIP_BLOCK - 1};
+    static const size_t sizes[] = {1, 100, 5000, CB_PGZIP_SEGMENT + 1, BLOCK - 1};
     static const int levels[] = {1, 6, 9};
     for (size_t i = 0; i < CB_ARRAY_LEN(sizes); i++) {
         for (size_t l = 0; l < CB_ARRAY_LEN(levels); l++) {
@@ -206,23 +216,22 @@ static void test_small_matches_zlib(void **state) {
             gen_text(&in, sizes[i], 7 + i);
             zlib_gzip(&in, levels[l], &ref);
             pgz(&in, levels[l], 3, 0, &gz);
-            check_gzip(&gz, &in, levels[l]);
-            assert_same(&gz, &ref);
+            assert_int_equal(check_gzip(&gz, &in, levels[l]), 1);
+            if (sizes[i] >= 5000)
+                assert_true(gz.len * 100 <= ref.len * 110);
         }
     }
 }
 
-/* Exactly one full block: it ends with a sync flush (00 00 ff ff), and an
- * empty final block (03 00 with the fixed code) closes the stream. */
+/* Exactly one full block of text: one member, the same for any thread
+ * count and write chunking. */
 static void test_exactly_one_block(void **state) {
     (void)state;
     cb_autobuf cb_buf_t in = CB_BUF_INIT, first = CB_BUF_INIT;
     gen_text(&in, BLOCK, 42);
     pgz(&in, 6, 1, 0, &first);
-    check_gzip(&first, &in, 6);
+    assert_int_equal(check_gzip(&first, &in, 6), 1);
     check_gzip_t(&first);
-    const unsigned char *tail = (const unsigned char *)first.data + first.len - 8 - 6;
-    assert_memory_equal(tail, "\x00\x00\xff\xff\x03\x00", 6);
     for (size_t t = 1; t < CB_ARRAY_LEN(thread_counts); t++) {
         cb_autobuf cb_buf_t gz = CB_BUF_INIT;
         pgz(&in, 6, thread_counts[t], 0, &gz);
@@ -236,11 +245,117 @@ static void test_exactly_one_block(void **state) {
     }
 }
 
+/* Random data is stored, not searched for matches: one member per block,
+ * the input plus a few bytes per 64 KiB. */
+static void test_random_stored(void **state) {
+    (void)state;
+    cb_autobuf cb_buf_t in = CB_BUF_INIT, gz = CB_BUF_INIT;
+    gen_random(&in, 3 * BLOCK + 5000, 12);
+    pgz(&in, 6, 2, 0, &gz);
+    assert_int_equal(check_gzip(&gz, &in, 6), 4);
+    assert_true(gz.len <= in.len + in.len / 1000 + 4 * 18);
+    for (size_t off = 0; off + CB_PGZIP_SEGMENT <= in.len; off += CB_PGZIP_SEGMENT)
+        assert_true(cb_pgzip_incompressible((const unsigned char *)in.data + off,
+                                            CB_PGZIP_SEGMENT));
+}
+
+/* What deflate can shrink is never taken for random: text, random data
+ * repeating within the 32 KiB window (its histogram is as flat, but every
+ * byte after the first period is a match), tiny segments. */
+static void test_compressible_not_stored(void **state) {
+    (void)state;
+    static const size_t periods[] = {30000, 16 * 1024, 4096};
+    for (size_t i = 0; i < CB_ARRAY_LEN(periods); i++) {
+        cb_autobuf cb_buf_t unit = CB_BUF_INIT, in = CB_BUF_INIT, gz = CB_BUF_INIT;
+        gen_random(&unit, periods[i], 100 + i);
+        while (in.len < BLOCK)
+            cb_buf_add(&in, unit.data, unit.len);
+        cb_buf_truncate(&in, BLOCK);
+        for (size_t off = 0; off < BLOCK; off += CB_PGZIP_SEGMENT)
+            assert_false(cb_pgzip_incompressible((const unsigned char *)in.data + off,
+                                                 CB_PGZIP_SEGMENT));
+        pgz(&in, 6, 1, 0, &gz);
+        assert_int_equal(check_gzip(&gz, &in, 6), 1);
+        assert_true(gz.len < in.len / 10);
+    }
+    cb_autobuf cb_buf_t text = CB_BUF_INIT, tiny = CB_BUF_INIT;
+    gen_text(&text, CB_PGZIP_SEGMENT, 5);
+    assert_false(cb_pgzip_incompressible((const unsigned char *)text.data, text.len));
+    gen_random(&tiny, 4095, 6);
+    assert_false(cb_pgzip_incompressible((const unsigned char *)tiny.data, tiny.len));
+    assert_true(cb_pgzip_incompressible((const unsigned char *)tiny.data, 0) == false);
+}
+
+/* A block of text, random, text segments: three members, the random run
+ * stored; the text runs compressed as tightly as one deflate of them. */
+static void test_mixed_block_members(void **state) {
+    (void)state;
+    cb_autobuf cb_buf_t in = CB_BUF_INIT, gz = CB_BUF_INIT;
+    gen_text(&in, 4 * CB_PGZIP_SEGMENT, 1);
+    gen_random(&in, 8 * CB_PGZIP_SEGMENT, 2);
+    gen_text(&in, 4 * CB_PGZIP_SEGMENT, 3);
+    pgz(&in, 6, 1, 0, &gz);
+    assert_int_equal(check_gzip(&gz, &in, 6), 3);
+    assert_true(gz.len < 8 * CB_PGZIP_SEGMENT + 8 * CB_PGZIP_SEGMENT / 2);
+    for (size_t t = 1; t < CB_ARRAY_LEN(thread_counts); t++) {
+        cb_autobuf cb_buf_t again = CB_BUF_INIT;
+        pgz(&in, 6, thread_counts[t], 777, &again);
+        assert_same(&again, &gz);
+    }
+}
+
+/* Readers other than zlib take the members as one stream: libarchive's
+ * gzip filter (what cbuild and bsdtar read layers with) and Python's gzip
+ * module, on text and random data over several blocks. */
+static void test_other_readers(void **state) {
+    (void)state;
+    cb_autobuf cb_buf_t in = CB_BUF_INIT, gz = CB_BUF_INIT;
+    gen_mixed(&in, 5 * BLOCK + 333, 21);
+    pgz(&in, 6, 2, 0, &gz);
+    assert_true(check_gzip(&gz, &in, 6) > 5);
+
+    struct archive *a = archive_read_new();
+    assert_int_equal(archive_read_support_filter_gzip(a), ARCHIVE_OK);
+    assert_int_equal(archive_read_support_format_raw(a), ARCHIVE_OK);
+    assert_int_equal(archive_read_open_memory(a, gz.data, gz.len), ARCHIVE_OK);
+    struct archive_entry *e;
+    assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+    assert_int_equal(archive_filter_code(a, 0), ARCHIVE_FILTER_GZIP);
+    cb_autobuf cb_buf_t got = CB_BUF_INIT;
+    char buf[1 << 16];
+    la_ssize_t n;
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+        cb_buf_add(&got, buf, (size_t)n);
+    assert_int_equal(n, 0);
+    archive_read_free(a);
+    assert_same(&got, &in);
+
+    char gzpath[] = "/tmp/test_pgzip_XXXXXX";
+    int fd = mkstemp(gzpath);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, gz.data, gz.len), (ssize_t)gz.len);
+    close(fd);
+    cb_autofree char *cmd = cb_xasprintf(
+        "python3 -c 'import gzip,hashlib,sys; "
+        "print(hashlib.sha256(gzip.open(sys.argv[1]).read()).hexdigest())' %s",
+        gzpath);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[128] = "";
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_int_equal(pclose(p), 0);
+    unlink(gzpath);
+    char want[CB_DIGEST_STR_LEN + 1];
+    cb_sha256_digest(in.data, in.len, want);
+    line[strcspn(line, "\n")] = '\0';
+    assert_string_equal(line, want + strlen("sha256:"));
+}
+
 /* Sizes around block boundaries, for text and random data. */
 static void test_block_edges(void **state) {
     (void)state;
     static const size_t sizes[] = {BLOCK + 1, 2 * BLOCK - 1, 2 * BLOCK, 2 * BLOCK + 1,
-                                   3 * BLOCK + CB_PGZIP_DICT - 1};
+                                   3 * BLOCK + 4095};
     for (int kind = 0; kind < 2; kind++) {
         for (size_t i = 0; i < CB_ARRAY_LEN(sizes); i++) {
             cb_autobuf cb_buf_t in = CB_BUF_INIT, a = CB_BUF_INIT, b = CB_BUF_INIT;
@@ -279,25 +394,25 @@ static void many_blocks(void (*gen)(cb_buf_t *, size_t, uint64_t), size_t n, int
 
 static void test_many_blocks_text(void **state) {
     (void)state;
-    many_blocks(gen_text, 20 * BLOCK + 4321, 6);
+    many_blocks(gen_text, 6 * BLOCK + 4321, 6);
 }
 
 static void test_many_blocks_random(void **state) {
     (void)state;
-    many_blocks(gen_random, 16 * BLOCK + 17, 6);
+    many_blocks(gen_random, 5 * BLOCK + 17, 6);
 }
 
 static void test_many_blocks_mixed_levels(void **state) {
     (void)state;
-    many_blocks(gen_mixed, 16 * BLOCK + 99, 1);
-    many_blocks(gen_mixed, 6 * BLOCK + 1, 9);
+    many_blocks(gen_mixed, 6 * BLOCK + 99, 1);
+    many_blocks(gen_mixed, 2 * BLOCK + 1, 9);
 }
 
 /* One byte per write across several block boundaries. */
 static void test_byte_at_a_time(void **state) {
     (void)state;
     cb_autobuf cb_buf_t in = CB_BUF_INIT, first = CB_BUF_INIT;
-    gen_mixed(&in, 2 * BLOCK + 777, 5);
+    gen_mixed(&in, BLOCK + 777, 5);
     pgz(&in, 6, 1, 0, &first);
     check_gzip(&first, &in, 6);
     for (size_t t = 0; t < CB_ARRAY_LEN(thread_counts); t++) {
@@ -346,7 +461,7 @@ static void test_level_and_threads_args(void **state) {
 static void test_free_midstream(void **state) {
     (void)state;
     cb_autobuf cb_buf_t in = CB_BUF_INIT;
-    gen_mixed(&in, 20 * BLOCK, 3);
+    gen_mixed(&in, 6 * BLOCK, 3);
     for (size_t t = 0; t < CB_ARRAY_LEN(thread_counts); t++) {
         cb_autoerr cb_error_t *err = NULL;
         cb_autobuf cb_buf_t out = CB_BUF_INIT;
@@ -411,14 +526,14 @@ static bool run_failing(const cb_buf_t *in, int threads, size_t chunk, int fail_
 static void test_sink_fails(void **state) {
     (void)state;
     cb_autobuf cb_buf_t in = CB_BUF_INIT;
-    gen_mixed(&in, 12 * BLOCK + 5, 11);
+    gen_mixed(&in, 4 * BLOCK + 5, 11);
     static const int threads[] = {1, 4};
     for (size_t t = 0; t < CB_ARRAY_LEN(threads); t++) {
         int total = 0;
         assert_false(run_failing(&in, threads[t], 50000, 0, &total));
-        /* header, one call per block (13, the last one partial), trailer */
-        assert_int_equal(total, 15);
-        /* Every call fails in turn: the header, each block, the trailer. */
+        /* one call per block (5, the last one partial) */
+        assert_int_equal(total, 5);
+        /* Every call fails in turn. */
         for (int k = 1; k <= total; k++) {
             int calls = 0;
             assert_true(run_failing(&in, threads[t], 50000, k, &calls));
@@ -469,8 +584,8 @@ static void check_zstd(const cb_buf_t *zs, const cb_buf_t *in) {
     assert_same(&got, in);
 }
 
-/* zstd jobs are several MiB (the default job size for level 3 is 8 MiB),
- * so the input spans several jobs and workers really run in parallel. */
+/* zstd jobs are 2 MiB (layer/compress.c), so the input spans several jobs
+ * and workers really run in parallel. */
 static void test_compressor_zstd_jobs(void **state) {
     (void)state;
     cb_autobuf cb_buf_t in = CB_BUF_INIT, one = CB_BUF_INIT;
@@ -525,7 +640,7 @@ static void test_compressor_small_and_empty(void **state) {
 static void test_compressor_gzip_threads(void **state) {
     (void)state;
     cb_autobuf cb_buf_t in = CB_BUF_INIT, one = CB_BUF_INIT, direct = CB_BUF_INIT;
-    gen_mixed(&in, 25 * BLOCK + 3, 123);
+    gen_mixed(&in, 8 * BLOCK + 3, 123);
     char d1[CB_DIGEST_STR_LEN + 1], d[CB_DIGEST_STR_LEN + 1];
     compress_with(CB_LAYER_GZIP, "1", &in, 4096, &one, d1);
     check_gzip(&one, &in, 6);
@@ -626,8 +741,12 @@ static void test_compressor_sink_fails(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_small_matches_zlib),
+        cmocka_unit_test(test_small_one_member),
         cmocka_unit_test(test_exactly_one_block),
+        cmocka_unit_test(test_random_stored),
+        cmocka_unit_test(test_compressible_not_stored),
+        cmocka_unit_test(test_mixed_block_members),
+        cmocka_unit_test(test_other_readers),
         cmocka_unit_test(test_block_edges),
         cmocka_unit_test(test_many_blocks_text),
         cmocka_unit_test(test_many_blocks_random),
