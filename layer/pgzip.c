@@ -53,6 +53,41 @@ struct cb_pgzip {
     bool failed, finished;
 };
 
+/* Compressors kept between streams: a RUN step's layer is usually one small
+ * block, and a fresh libdeflate compressor (hash tables of a few hundred
+ * KiB, cleared at each use) is fresh memory to fault in every time. */
+#define SPARES 8
+static struct spare {
+    int level;
+    struct libdeflate_compressor *c;
+} spares[SPARES];
+static pthread_mutex_t spares_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct libdeflate_compressor *get_compressor(int level) {
+    struct libdeflate_compressor *c = NULL;
+    pthread_mutex_lock(&spares_mu);
+    for (int i = 0; i < SPARES && c == NULL; i++)
+        if (spares[i].c && spares[i].level == level) {
+            c = spares[i].c;
+            spares[i].c = NULL;
+        }
+    pthread_mutex_unlock(&spares_mu);
+    return c ? c : libdeflate_alloc_compressor(level);
+}
+
+static void put_compressor(int level, struct libdeflate_compressor *c) {
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&spares_mu);
+    for (int i = 0; i < SPARES && c; i++)
+        if (spares[i].c == NULL) {
+            spares[i] = (struct spare){.level = level, .c = c};
+            c = NULL;
+        }
+    pthread_mutex_unlock(&spares_mu);
+    libdeflate_free_compressor(c);
+}
+
 static pgz_slot_t *slot_of(cb_pgzip_t *z, uint64_t seq) {
     return &z->slots[seq % z->nslots];
 }
@@ -117,6 +152,12 @@ static bool put_member(struct libdeflate_compressor *c, int level, const unsigne
 static void compress_block(pgz_worker_t *w, int level, pgz_slot_t *b) {
     b->out_len = 0;
     b->failed = false;
+    /* Made on first use: a small stream needs one compressor, not a pair
+     * per thread. */
+    if (w->deflate == NULL && (w->deflate = get_compressor(level)) == NULL) {
+        b->failed = true;
+        return;
+    }
     const unsigned char *p = b->buf;
     if (b->len == 0) {
         b->failed = !put_member(w->deflate, level, p, 0, b);
@@ -132,6 +173,10 @@ static void compress_block(pgz_worker_t *w, int level, pgz_slot_t *b) {
             if (cb_pgzip_incompressible(p + end, k2) != stored)
                 break;
             end += k2;
+        }
+        if (stored && w->store == NULL && (w->store = get_compressor(0)) == NULL) {
+            b->failed = true;
+            return;
         }
         if (!put_member(stored ? w->store : w->deflate, level, p + pos, end - pos, b)) {
             b->failed = true;
@@ -164,7 +209,7 @@ static void *worker_main(void *arg) {
 static int emit_block(cb_pgzip_t *z, pgz_slot_t *b, cb_error_t **err) {
     if (b->failed) {
         z->failed = true;
-        return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: libdeflate failed on a block");
+        return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: libdeflate failed on a block (out of memory?)");
     }
     if (z->out(z->out_ctx, b->out, b->out_len, err) < 0) {
         z->failed = true;
@@ -210,12 +255,23 @@ static void start_workers(cb_pgzip_t *z) {
     z->inline_mode = z->nworkers == 0;
 }
 
+/* A slot's buffers, allocated when the stream first reaches it (malloc'd,
+ * not cleared: pages a small block never touches cost nothing). */
+static void slot_ready(pgz_slot_t *b) {
+    if (b->buf == NULL) {
+        b->buf = cb_xmalloc(CB_PGZIP_BLOCK);
+        b->out_cap = out_bound();
+        b->out = cb_xmalloc(b->out_cap);
+    }
+}
+
 /* Hands the block being filled to a worker (or compresses it here). */
 static int submit(cb_pgzip_t *z, bool last, cb_error_t **err) {
     if (!last && z->want_workers > 0)
         start_workers(z);
     uint64_t seq = z->queued;
     pgz_slot_t *b = slot_of(z, seq);
+    slot_ready(b);
     b->done = false;
     if (!last) {
         /* The next slot must be written out before it is refilled. */
@@ -247,6 +303,7 @@ int cb_pgzip_write(cb_pgzip_t *z, const void *buf, size_t n, cb_error_t **err) {
     const unsigned char *p = buf;
     while (n > 0) {
         pgz_slot_t *b = slot_of(z, z->queued);
+        slot_ready(b);
         size_t k = CB_PGZIP_BLOCK - b->len;
         if (k > n)
             k = n;
@@ -294,21 +351,8 @@ int cb_pgzip_new(cb_pgzip_t **out, int level, int threads, cb_pgzip_out_fn fn, v
     z->workers = cb_xcalloc((size_t)z->ncompressors, sizeof *z->workers);
     z->slots = cb_xcalloc(z->nslots, sizeof *z->slots);
     z->inline_mode = true;
-    for (int i = 0; i < z->ncompressors; i++) {
+    for (int i = 0; i < z->ncompressors; i++)
         z->workers[i].owner = z;
-        z->workers[i].deflate = libdeflate_alloc_compressor(level);
-        z->workers[i].store = libdeflate_alloc_compressor(0);
-        if (z->workers[i].deflate == NULL || z->workers[i].store == NULL) {
-            cb_pgzip_free(z);
-            return cb_error_kind_set(err, CB_ERR_LIBRARY, "gzip: libdeflate: out of memory");
-        }
-    }
-    size_t cap = out_bound();
-    for (size_t i = 0; i < z->nslots; i++) {
-        z->slots[i].buf = cb_xmalloc(CB_PGZIP_BLOCK);
-        z->slots[i].out_cap = cap;
-        z->slots[i].out = cb_xmalloc(cap);
-    }
     /* Workers start with the stream's second block (start_workers): most
      * layers of RUN steps are one block, and threads would cost more than
      * they save. */
@@ -330,8 +374,8 @@ void cb_pgzip_free(cb_pgzip_t *z) {
     pthread_cond_destroy(&z->work);
     pthread_cond_destroy(&z->done);
     for (int i = 0; z->workers && i < z->ncompressors; i++) {
-        libdeflate_free_compressor(z->workers[i].deflate);
-        libdeflate_free_compressor(z->workers[i].store);
+        put_compressor(z->level, z->workers[i].deflate);
+        put_compressor(0, z->workers[i].store);
     }
     for (size_t i = 0; z->slots && i < z->nslots; i++) {
         free(z->slots[i].buf);
