@@ -21,6 +21,7 @@
 #include "push/errors.h"
 #include "push/http.h"
 #include "push/upload.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -83,13 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(cb_registry_error_text(&rs));
     (void)cb_registry_error_has(&rs, "BLOB_UNKNOWN");
     cb_error_t *err = NULL;
-    if (cb_registry_fail(&err, &rs, "%s", "fuzz") != -1 || !err)
+    int rc = cb_registry_fail(&err, &rs, "%s", "fuzz");
+    if (rc != -1)
         abort();
-    char *msg = cb_error_message(err);
-    if (!msg || !*msg)
-        abort();
-    free(msg);
-    cb_error_free(err);
+    fuzz_check_error(rc, err);
     cb_http_response_clear(&rs);
     return 0;
 }

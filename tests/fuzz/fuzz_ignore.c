@@ -17,6 +17,7 @@
 #include "cache/ignore.h"
 #include "common/error.h"
 #include "common/util.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,16 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cb_ignore_t *ig = NULL;
     cb_error_t *err = NULL;
     int rc = cb_ignore_parse(text, tlen, ".containerignore", &ig, &err);
-    if ((rc < 0) != (err != NULL))
+    if (rc < 0 && ig)
         abort();
-    if (rc < 0) {
-        char *msg = cb_error_message(err);
-        if (ig || !msg || !*msg)
-            abort();
-        free(msg);
-        cb_error_free(err);
+    fuzz_check_error(rc, err);
+    if (rc < 0)
         return 0;
-    }
     if (data[0] & 1)
         cb_ignore_set_walk(ig, CB_IGNORE_WALK_FILTER);
     for (size_t i = 0; i < cb_ignore_count(ig); i++) {

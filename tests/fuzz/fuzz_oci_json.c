@@ -19,6 +19,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/util.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,24 +28,11 @@ static const char *const announced[][2] = {
     {CB_MT_OCI_INDEX, CB_MT_DOCKER_LIST},
 };
 
-/* rc and err agree; a message exists. Frees err. */
-static void check_err(int rc, cb_error_t *err) {
-    if ((rc < 0) != (err != NULL))
-        abort();
-    if (!err)
-        return;
-    char *msg = cb_error_message(err);
-    if (!msg || !*msg)
-        abort();
-    free(msg);
-    cb_error_free(err);
-}
-
 static void manifest(const char *json, size_t len, const char *expected) {
     cb_oci_manifest_t *m = NULL;
     cb_error_t *err = NULL;
     int rc = cb_oci_manifest_decode(json, len, "fuzz", expected, &m, &err);
-    check_err(rc, err);
+    fuzz_check_error(rc, err);
     if (rc < 0) {
         if (m)
             abort();
@@ -68,7 +56,7 @@ static void index_doc(const char *json, size_t len, const char *expected) {
     cb_oci_index_t *idx = NULL;
     cb_error_t *err = NULL;
     int rc = cb_oci_index_decode(json, len, "fuzz", expected, &idx, &err);
-    check_err(rc, err);
+    fuzz_check_error(rc, err);
     if (rc < 0) {
         if (idx)
             abort();
@@ -78,7 +66,7 @@ static void index_doc(const char *json, size_t len, const char *expected) {
     cb_oci_platform_default(&want);
     err = NULL;
     rc = cb_oci_index_pick_platform(idx, &want, "fuzz", &err);
-    check_err(rc, err);
+    fuzz_check_error(rc, err);
     if (rc >= 0 && ((size_t)rc >= idx->nmanifests || !idx->manifests[rc].has_platform))
         abort();
     cb_oci_platform_clear(&want);
@@ -97,7 +85,7 @@ static void config(const char *json, size_t len) {
     cb_oci_config_t *c = NULL;
     cb_error_t *err = NULL;
     int rc = cb_oci_config_decode(json, len, "fuzz", &c, &err);
-    check_err(rc, err);
+    fuzz_check_error(rc, err);
     if (rc >= 0) {
         for (size_t i = 0; i < c->ndiff_ids; i++)
             if (!c->diff_ids[i])
@@ -112,7 +100,7 @@ static void generic(const char *json, size_t len) {
     json_t *doc = NULL;
     cb_error_t *err = NULL;
     int rc = cb_oci_json_parse(json, len, "fuzz", &doc, &err);
-    check_err(rc, err);
+    fuzz_check_error(rc, err);
     if (rc < 0)
         return;
     json_t *layers = json_object_get(doc, "layers");
@@ -120,12 +108,12 @@ static void generic(const char *json, size_t len) {
     cb_oci_descriptor_t d = {0};
     err = NULL;
     rc = cb_oci_descriptor_decode(json_object_get(doc, "config"), "config", &d, &err);
-    check_err(rc, err);
+    fuzz_check_error(rc, err);
     cb_oci_descriptor_clear(&d);
     for (size_t i = 0; i < nl; i++) {
         err = NULL;
         rc = cb_oci_descriptor_decode(json_array_get(layers, i), "layer", &d, &err);
-        check_err(rc, err);
+        fuzz_check_error(rc, err);
         if (rc == 0 && !cb_digest_valid(d.digest))
             abort();
         cb_oci_descriptor_clear(&d);

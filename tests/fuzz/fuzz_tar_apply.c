@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "layer/apply.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -200,17 +201,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cb_error_t *err = NULL;
     int rc = cb_layer_apply(root, mem_read, &src, &opts, &res, &err);
     close(root);
-    if ((rc < 0) != (err != NULL))
+    fuzz_check_error(rc, err);
+    if (rc == 0 && (res.tar_size > opts.max_size || strlen(res.diff_id) != CB_DIGEST_STR_LEN))
         abort();
-    if (err) {
-        char *msg = cb_error_message(err);
-        if (!msg || !*msg)
-            abort();
-        free(msg);
-        cb_error_free(err);
-    } else if (res.tar_size > opts.max_size || strlen(res.diff_id) != CB_DIGEST_STR_LEN) {
-        abort();
-    }
     check_box();
     cb_error_t *rm_err = NULL;
     if (cb_rm_rf_at(box_fd, "root", &rm_err) < 0) {

@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "push/auth.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,18 +24,11 @@ static void challenge(const char *header) {
     cb_auth_challenge_t c = {0};
     cb_error_t *err = NULL;
     int rc = cb_auth_challenge_parse(header, &c, &err);
-    if (rc < 0) {
-        if (!err || c.scheme != CB_AUTH_NONE || c.realm || c.service || c.scope || c.error)
-            abort();
-        char *msg = cb_error_message(err);
-        if (!msg || !*msg)
-            abort();
-        free(msg);
-        cb_error_free(err);
-        return;
-    }
-    if (err)
+    if (rc < 0 && (c.scheme != CB_AUTH_NONE || c.realm || c.service || c.scope || c.error))
         abort();
+    fuzz_check_error(rc, err);
+    if (rc < 0)
+        return;
     if (c.scheme != CB_AUTH_BEARER && c.scheme != CB_AUTH_BASIC)
         abort();
     if (c.scheme == CB_AUTH_BEARER && !c.realm)

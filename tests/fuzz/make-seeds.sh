@@ -48,8 +48,8 @@ echo "parser seeds: $(ls "$seeds/parser" | wc -l), expand seeds: $(ls "$seeds/ex
 # ignore: mode byte ('0' the context walk, '1' COPY --exclude), the ignore
 # file, NUL, then context paths one per line: every conformance
 # .dockerignore with the paths of its context, plus hand-written ones.
-rm -rf "$seeds/ignore"
 mkdir -p "$seeds/ignore"
+rm -f "$seeds"/ignore/conf-* "$seeds"/ignore/hand-*
 for f in "$conf"/buildah/inline/*/.dockerignore; do
     dir=$(dirname "$f")
     for mode in 0 1; do
