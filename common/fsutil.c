@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -114,4 +116,12 @@ int cb_append_line(const char *path, const char *line) {
         return 0;
     errno = e;
     return -1;
+}
+
+bool cb_openat2_available(void) {
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC};
+    long fd = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
+    if (fd >= 0)
+        close((int)fd);
+    return fd >= 0 || errno != ENOSYS;
 }

@@ -2,6 +2,8 @@
 #ifndef CB_FSUTIL_H
 #define CB_FSUTIL_H
 
+#include <stdbool.h>
+
 #include "common/error.h"
 #include "common/util.h"
 
@@ -24,5 +26,10 @@ int cb_write_all(int fd, const void *buf, size_t n);
  * O_APPEND write, so lines from several processes never interleave; -1 with
  * errno set otherwise. */
 int cb_append_line(const char *path, const char *line);
+
+/* Whether openat2 works here (Linux 5.6+; valgrind 3.19 does not know it):
+ * without it, opening inside a root refuses every symlink instead of
+ * following those that stay inside. Tests of the latter check this. */
+bool cb_openat2_available(void);
 
 #endif

@@ -14,6 +14,7 @@
 
 #define TOKEN_MIN_LIFE_S 60
 #define TOKEN_MARGIN_S 10
+#define TOKEN_MAX_LIFE_S (24 * 3600)
 #define MAX_TOKEN_RESPONSE (1u << 20)
 
 /* RFC 7230 tchar */
@@ -173,6 +174,28 @@ int cb_base64_decode(const char *s, char **out, size_t *len) {
     return 0;
 }
 
+char *cb_auth_token_decode(const char *body, size_t len, long *life_s) {
+    cb_autojson json_t *j = json_loadb(body ? body : "", len, 0, NULL);
+    const char *tok = json_string_value(json_object_get(j, "token"));
+    if (!tok || !*tok)
+        tok = json_string_value(json_object_get(j, "access_token"));
+    if (!tok || !*tok)
+        return NULL;
+    /* It becomes a header line: a CR or LF in it would add lines of the server's choosing. */
+    for (const char *c = tok; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return NULL;
+    json_int_t life = json_integer_value(json_object_get(j, "expires_in"));
+    /* The cap keeps mono_now() + life from overflowing time_t; a day is far
+     * beyond any token's life. */
+    if (life < TOKEN_MIN_LIFE_S)
+        life = TOKEN_MIN_LIFE_S;
+    if (life > TOKEN_MAX_LIFE_S)
+        life = TOKEN_MAX_LIFE_S;
+    *life_s = (long)life;
+    return cb_xasprintf("Authorization: Bearer %s", tok);
+}
+
 typedef struct token {
     char *scope;
     char *line;
@@ -313,19 +336,13 @@ static int fetch_token(cb_auth_t *a, const char *scope, token_t *out, cb_error_t
     }
     if (rs.status != 200)
         return cb_registry_fail(err, &rs, "%s: token server %s", a->registry, a->ch.realm);
-    cb_autojson json_t *j = json_loadb(rs.body.data ? rs.body.data : "", rs.body.len, 0, NULL);
-    const char *tok = json_string_value(json_object_get(j, "token"));
-    if (!tok || !*tok)
-        tok = json_string_value(json_object_get(j, "access_token"));
-    if (!tok || !*tok)
+    long life = 0;
+    out->line = cb_auth_token_decode(rs.body.data, rs.body.len, &life);
+    if (!out->line)
         return cb_error_kind_set(err, CB_ERR_INPUT,
                                  "%s: token server %s: the answer has no token", a->registry,
                                  a->ch.realm);
-    json_int_t life = json_integer_value(json_object_get(j, "expires_in"));
-    if (life < TOKEN_MIN_LIFE_S)
-        life = TOKEN_MIN_LIFE_S;
     out->scope = cb_xstrdup(scope);
-    out->line = cb_xasprintf("Authorization: Bearer %s", tok);
     out->expires = mono_now() + (time_t)life - TOKEN_MARGIN_S;
     return 0;
 }

@@ -59,6 +59,12 @@ int cb_auth_header(cb_auth_t *a, const char *scope, char **line, cb_error_t **er
 /* Forgets the cached token of a scope (the registry refused it). */
 void cb_auth_forget(cb_auth_t *a, const char *scope);
 
+/* A token server's JSON answer: the "Authorization: Bearer <token>" line
+ * ("token", else "access_token"), and in *life_s how long it lasts
+ * ("expires_in", at least 60 s, at most a day); NULL when it has no token.
+ * Caller frees. */
+char *cb_auth_token_decode(const char *body, size_t len, long *life_s);
+
 /* Standard base64 (with padding); caller frees. decode fails on bad input. */
 char *cb_base64_encode(const void *data, size_t len);
 int cb_base64_decode(const char *s, char **out, size_t *len);

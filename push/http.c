@@ -211,21 +211,26 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *u) {
     return n;
 }
 
-static size_t on_header(char *buf, size_t size, size_t nmemb, void *u) {
-    attempt_t *a = u;
-    size_t n = size * nmemb;
+bool cb_http_response_add_header(cb_http_response_t *resp, const char *buf, size_t n) {
     /* A status line starts a new response (a redirect, 100 Continue): only
      * the last one's headers count. */
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-        cb_strv_free(&a->rs->headers);
-        a->decided = false;
-        return n;
+        cb_strv_free(&resp->headers);
+        return true;
     }
     size_t len = n;
     while (len && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
         len--;
     if (len && memchr(buf, ':', len))
-        cb_strv_take(&a->rs->headers, cb_xstrndup(buf, len));
+        cb_strv_take(&resp->headers, cb_xstrndup(buf, len));
+    return false;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nmemb, void *u) {
+    attempt_t *a = u;
+    size_t n = size * nmemb;
+    if (cb_http_response_add_header(a->rs, buf, n))
+        a->decided = false;
     return n;
 }
 
@@ -297,8 +302,7 @@ static bool transient(CURLcode rc) {
     }
 }
 
-/* Retry-After as seconds or an HTTP date, in ms; -1 when absent or bad. */
-static long retry_after_ms(const cb_http_response_t *rs) {
+long cb_http_retry_after_ms(const cb_http_response_t *rs) {
     const char *v = cb_http_header(rs, "Retry-After", 0);
     if (!v || !*v)
         return -1;
@@ -432,7 +436,7 @@ int cb_http_do(cb_http_t *h, const cb_http_request_t *req, cb_http_response_t *r
             bool busy = resp->status >= 500 || resp->status == 429;
             if (!busy || n >= max_attempts)
                 break;
-            long ra = retry_after_ms(resp);
+            long ra = cb_http_retry_after_ms(resp);
             if (ra >= 0)
                 wait = ra;
             cb_debug("push", "%s %s: HTTP %ld, retry %d in %ld ms", req->method, req->url,

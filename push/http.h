@@ -138,6 +138,13 @@ int cb_http_do(cb_http_t *h, const cb_http_request_t *req, cb_http_response_t *r
  * NULL. Several WWW-Authenticate lines are read this way. */
 const char *cb_http_header(const cb_http_response_t *resp, const char *name, size_t idx);
 void cb_http_response_clear(cb_http_response_t *resp);
+/* Takes one raw header line as libcurl hands it over (CRLF included): a
+ * "Name: value" line is kept; a status line ("HTTP/...") starts a new
+ * response and drops the headers kept so far, and returns true. */
+bool cb_http_response_add_header(cb_http_response_t *resp, const char *buf, size_t n);
+/* Retry-After as seconds or an HTTP date, in ms (at most 60 s); -1 when
+ * absent or bad. */
+long cb_http_retry_after_ms(const cb_http_response_t *resp);
 static inline void cb_http_response_clearp(cb_http_response_t *p) {
     cb_http_response_clear(p);
 }

@@ -19,29 +19,50 @@
 
 #define BACKOFF_FIRST_MS 200L
 #define BACKOFF_MAX_MS 10000L
-#define RETRY_AFTER_MAX_MS 60000L
 
-/* An absolute URL for a Location header (registries send absolute or
- * host-relative ones). */
+char *cb_upload_location_url(const char *base_url, const char *loc) {
+    CURLU *u = curl_url();
+    cb_autofree char *base = cb_xasprintf("%s/v2/", base_url);
+    char *s = NULL;
+    char *out = NULL;
+    if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
+        out = cb_xstrdup(s);
+    curl_free(s);
+    curl_url_cleanup(u);
+    return out;
+}
+
 static int resolve_location(const cb_upload_target_t *t, const cb_http_response_t *resp, char **out,
                             cb_error_t **err) {
     const char *loc = cb_http_header(resp, "Location", 0);
     if (!loc || !*loc)
         return cb_error_kind_set(err, CB_ERR_INPUT, "%s: the registry's answer (HTTP %ld) has no Location",
                                  t->repository, resp->status);
-    CURLU *u = curl_url();
-    cb_autofree char *base = cb_xasprintf("%s/v2/", t->base_url);
-    char *s = NULL;
-    int rc = 0;
-    if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
-        curl_url_set(u, CURLUPART_URL, loc, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_URL, &s, 0) != CURLUE_OK)
-        rc = cb_error_kind_set(err, CB_ERR_INPUT, "%s: bad Location from the registry: %s", t->repository, loc);
-    else
-        *out = cb_xstrdup(s);
-    curl_free(s);
-    curl_url_cleanup(u);
-    return rc;
+    *out = cb_upload_location_url(t->base_url, loc);
+    if (!*out)
+        return cb_error_kind_set(err, CB_ERR_INPUT, "%s: bad Location from the registry: %s", t->repository, loc);
+    return 0;
+}
+
+int64_t cb_upload_range_held(const char *range) {
+    /* "0-N": N+1 bytes held; distribution says "0-0" for none as well as for one byte,
+     * so a one-byte claim is read as zero (re-sending one byte costs nothing). strtoll,
+     * not sscanf: a number out of range is undefined for sscanf; and N = INT64_MAX
+     * would overflow N+1 (no registry holds that much), so it says nothing. */
+    if (!range)
+        return 0;
+    char *end;
+    errno = 0;
+    long long a = strtoll(range, &end, 10);
+    if (end == range || errno || a != 0 || *end != '-')
+        return 0;
+    const char *p = end + 1;
+    long long b = strtoll(p, &end, 10);
+    if (end == p || errno || b <= 0 || b >= INT64_MAX)
+        return 0;
+    return (int64_t)b + 1;
 }
 
 /* url plus a query parameter, after any query it has. */
@@ -59,13 +80,9 @@ static void sleep_ms(long ms) {
 /* The wait before recovery attempt n (0-based): doubling backoff, or the
  * registry's Retry-After (seconds) when it gave one. */
 static long backoff_ms(int n, const cb_http_response_t *resp) {
-    const char *ra = resp ? cb_http_header(resp, "Retry-After", 0) : NULL;
-    if (ra) {
-        char *end;
-        long s = strtol(ra, &end, 10);
-        if (end != ra && s >= 0)
-            return s * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : s * 1000;
-    }
+    long ra = resp ? cb_http_retry_after_ms(resp) : -1;
+    if (ra >= 0)
+        return ra;
     long ms = BACKOFF_FIRST_MS << (n < 6 ? n : 6);
     return ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms;
 }
@@ -116,14 +133,7 @@ static int session_status(session_t *s, cb_error_t **err) {
         return -1;
     if (rs.status != 204 && rs.status != 200)
         return 1;
-    const char *range = cb_http_header(&rs, "Range", 0);
-    long long a = 0, b = -1;
-    /* "0-N": N+1 bytes held; distribution says "0-0" for none as well as for one byte,
-     * so a one-byte claim is read as zero (re-sending one byte costs nothing). */
-    if (range && sscanf(range, "%lld-%lld", &a, &b) == 2 && a == 0 && b > 0)
-        s->offset = (int64_t)b + 1;
-    else
-        s->offset = 0;
+    s->offset = cb_upload_range_held(cb_http_header(&rs, "Range", 0));
     if (s->offset > s->d->size)
         return 1;
     char *url = NULL;

@@ -89,4 +89,12 @@ int cb_upload_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_
 int cb_upload_manifest(cb_upload_target_t *t, const char *reference, const char *media_type,
                        const char *bytes, size_t len, cb_error_t **err);
 
+/* The upload URL a Location header names, made absolute against
+ * base_url + "/v2/" (registries send absolute or host-relative ones); NULL
+ * when libcurl cannot make a URL of it. Caller frees. */
+char *cb_upload_location_url(const char *base_url, const char *loc);
+/* How many bytes an upload session holds by its status answer's Range
+ * ("0-N"; NULL or anything else: 0). */
+int64_t cb_upload_range_held(const char *range);
+
 #endif

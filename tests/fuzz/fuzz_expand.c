@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "fuzz_check.h"
 #include "parser/expand.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -68,15 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
         free(out);
     }
-    if ((rc < 0) != (err != NULL))
-        abort(); /* an error exactly when the call fails */
-    if (err) {
-        char *msg = cb_error_message(err);
-        if (!msg || !*msg)
-            abort();
-        free(msg);
-        cb_error_free(err);
-    }
+    fuzz_check_error(rc, err);
     cb_env_free(&env);
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "parser/ast.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,13 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cb_error_t *err = NULL;
     int rc = cb_parse_buffer("Containerfile", (const char *)data, size, &ast, &err);
     if (rc < 0) {
-        if (!err || ast)
-            abort(); /* a failure must leave an error and no tree */
-        char *msg = cb_error_message(err);
-        if (!msg || !*msg)
-            abort();
-        free(msg);
-        cb_error_free(err);
+        if (ast)
+            abort(); /* a failure must leave no tree */
+        fuzz_check_error(rc, err);
         return 0;
     }
     if (err || !ast)

@@ -9,24 +9,12 @@
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "fuzz_check.h"
 #include "parser/ast.h"
 #include "parser/eval.h"
 #include "parser/instructions.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Fails when the call's return code and its error disagree; frees the error. */
-static void check_error_contract(int rc, cb_error_t *err) {
-    if ((rc < 0) != (err != NULL))
-        abort();
-    if (err) {
-        char *msg = cb_error_message(err);
-        if (!msg || !*msg)
-            abort();
-        free(msg);
-        cb_error_free(err);
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cb_ast_t *ast = NULL;
@@ -35,12 +23,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cb_error_t *err = NULL;
 
     int rc = cb_parse_buffer("Containerfile", (const char *)data, size, &ast, &err);
-    check_error_contract(rc, err);
+    fuzz_check_error(rc, err);
     if (rc < 0)
         return 0;
     err = NULL;
     rc = cb_program_from_ast(ast, &prog, &err);
-    check_error_contract(rc, err);
+    fuzz_check_error(rc, err);
     if (rc >= 0) {
         cb_strv_t build_args = CB_STRV_INIT;
         cb_strv_push(&build_args, "VERSION=1.2.3");
@@ -52,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         };
         err = NULL;
         rc = cb_eval_program(prog, &opts, &ev, &err);
-        check_error_contract(rc, err);
+        fuzz_check_error(rc, err);
         cb_eval_free(ev);
         cb_strv_free(&build_args);
     }

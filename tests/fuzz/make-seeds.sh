@@ -44,3 +44,25 @@ printf '%s' '1$SPACES "$SPACES" '\''$SPACES'\'' ${X/x/y}${UNSET?boom}' >"$seeds/
 printf '%s' '2`$X `"q`" ${X}`' >"$seeds/expand/hand-backtick"
 printf '%s' '0${KOREAN:1:2}${#X}${X^^}${X:?}' >"$seeds/expand/hand-unsupported"
 echo "parser seeds: $(ls "$seeds/parser" | wc -l), expand seeds: $(ls "$seeds/expand" | wc -l)"
+
+# ignore: mode byte ('0' the context walk, '1' COPY --exclude), the ignore
+# file, NUL, then context paths one per line: every conformance
+# .dockerignore with the paths of its context, plus hand-written ones.
+mkdir -p "$seeds/ignore"
+rm -f "$seeds"/ignore/conf-* "$seeds"/ignore/hand-*
+for f in "$conf"/buildah/inline/*/.dockerignore; do
+    dir=$(dirname "$f")
+    for mode in 0 1; do
+        { printf '%s' "$mode"; cat "$f"; printf '\0'; (cd "$dir" && find . -mindepth 1 | sed 's|^\./||' | sort); } \
+            >"$seeds/ignore/conf-$mode-$(basename "$dir")"
+    done
+done
+printf '0%s\0%s\n' $'# comment\n\xef\xbb\xbfnode_modules\n**/*.log\n!keep.log\n/build/\n!build/dist/**\n' \
+    $'node_modules/x/y\na.log\nsub/b.log\nkeep.log\nbuild/dist/app\nbuild/tmp' >"$seeds/ignore/hand-mix"
+printf '1%s\0%s\n' $'a/[a-c]*/b?\n!a/b*/b[!x]\n\\#notcomment\nx\\*y\n**\n!**/keep\n' \
+    $'a/b/bb\na/bz/b1\n#notcomment\nx*y\ndeep/er/keep\ndeep/er/drop' >"$seeds/ignore/hand-classes"
+printf '0%s\0%s\n' $'!\n' 'x' >"$seeds/ignore/hand-bad-exception"
+printf '0%s\0%s\n' $'a/[\n' 'a/b' >"$seeds/ignore/hand-bad-class"
+
+# tar_apply, oci_json, www_auth, http_headers: written by make-seeds.py.
+python3 "$(dirname "$0")/make-seeds.py" "$seeds"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
 #
-# Builds fuzz_TARGET (parser, program or expand) in a clang libFuzzer build dir
+# Builds fuzz_TARGET (parser, program, expand, ignore, tar_apply, oci_json,
+# www_auth or http_headers) in a clang libFuzzer build dir
 # (build-fuzz at the top of the checkout, or $CB_FUZZ_BUILD_DIR) and runs it
 # for SECONDS from the checked-in seeds (testdata/fuzz/<corpus>) with its
 # dictionary. New inputs go to the build dir's corpus, never into testdata.
@@ -9,15 +10,15 @@
 # testdata/fuzz/crashes/ and exits 1. Run it under `nice` for long runs.
 set -euo pipefail
 if [ $# -lt 2 ]; then
-    echo "usage: $0 parser|program|expand SECONDS [libFuzzer flags...]" >&2
+    echo "usage: $0 parser|program|expand|ignore|tar_apply|oci_json|www_auth|http_headers SECONDS [libFuzzer flags...]" >&2
     exit 2
 fi
 target=$1 seconds=$2
 shift 2
 case $target in
     parser | program) corpus=parser dict=parser.dict ;;
-    expand) corpus=expand dict=expand.dict ;;
-    *) echo "run.sh: unknown target '$target' (parser, program, expand)" >&2; exit 2 ;;
+    expand | ignore | tar_apply | oci_json | www_auth | http_headers) corpus=$target dict=$target.dict ;;
+    *) echo "run.sh: unknown target '$target' (parser, program, expand, ignore, tar_apply, oci_json, www_auth, http_headers)" >&2; exit 2 ;;
 esac
 case $seconds in
     '' | *[!0-9]*) echo "run.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2 ;;
@@ -48,6 +49,8 @@ rc=0
 
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 grep -E '^Done [0-9]+ runs' "$log" | tail -1 || true
+# libFuzzer's last status line: edges covered (cov), features (ft), corpus.
+grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true
 echo "fuzz_$target: ${execs:-?} executions in ${seconds}s, corpus $(ls "$work" | wc -l) inputs"
 if [ "$rc" -ne 0 ]; then
     mkdir -p "$seeds/crashes"

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cache/ignore.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 
 static cb_ignore_t *parse(const char *text) {
@@ -308,20 +309,23 @@ static void test_load_file(void **state) {
     expect_loaded(other, "/Other.dockerignore", "beside-other");
     expect_loaded("Missing", "ctx/.containerignore", "from-containerignore");
 
-    /* a symlink in the context is resolved inside the context */
+    /* a symlink in the context is resolved inside the context (with openat2;
+     * without it, any symlink is refused) */
     drop("ctx/.containerignore");
-    put("ctx/patterns", "via-symlink\n");
     cb_autofree char *link = cb_xasprintf("%s/.containerignore", ctx);
-    assert_int_equal(symlink("patterns", link), 0);
-    expect_loaded(NULL, "ctx/.containerignore", "via-symlink");
-    put("secret", "outside-the-context\n");
-    unlink(link);
-    assert_int_equal(symlink("../secret", link), 0);
-    /* "../secret" resolves to ctx/secret, which does not exist */
-    expect_loaded(NULL, "ctx/.dockerignore", "from-dockerignore");
+    if (cb_openat2_available()) {
+        put("ctx/patterns", "via-symlink\n");
+        assert_int_equal(symlink("patterns", link), 0);
+        expect_loaded(NULL, "ctx/.containerignore", "via-symlink");
+        put("secret", "outside-the-context\n");
+        unlink(link);
+        assert_int_equal(symlink("../secret", link), 0);
+        /* "../secret" resolves to ctx/secret, which does not exist */
+        expect_loaded(NULL, "ctx/.dockerignore", "from-dockerignore");
+        unlink(link);
+    }
 
     /* a bad file is an error naming it */
-    unlink(link);
     put("ctx/.containerignore", "ok\n!\n");
     cb_ignore_t *ig = NULL;
     cb_autoerr cb_error_t *err = NULL;

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/digest.h"
+#include "common/fsutil.h"
 #include "layer/apply.h"
 #include "layer/resolve.h"
 #include "layer/writer.h"
@@ -259,6 +260,8 @@ static void test_hostile_layers_fallback(void **state) {
  * them, and replacing a symlink never writes through it. */
 static void test_safe_symlinks_inside(void **state) {
     (void)state;
+    if (!cb_openat2_available())
+        skip(); /* the fallback walk refuses every symlink (layer/resolve.h) */
     cb_autofree char *top = tmp_dir();
     cb_autofree char *target = path_in(top, "target"), *outside = path_in(top, "outside");
     assert_int_equal(mkdir(target, 0755), 0);

@@ -89,12 +89,37 @@ static void test_base64(void **state) {
     assert_int_equal(cb_base64_decode("a!b=", &d, &n), -1);
 }
 
+static void test_token_answer(void **state) {
+    long life = 0;
+    const char *a_json = "{\"token\":\"t1\",\"expires_in\":300}";
+    cb_autofree char *a = cb_auth_token_decode(a_json, strlen(a_json), &life);
+    assert_string_equal(a, "Authorization: Bearer t1");
+    assert_int_equal(life, 300);
+    const char *b_json = "{\"token\":\"\",\"access_token\":\"t2\"}";
+    cb_autofree char *b = cb_auth_token_decode(b_json, strlen(b_json), &life);
+    assert_string_equal(b, "Authorization: Bearer t2");
+    assert_int_equal(life, 60); /* absent: the minimum */
+    /* Undefined behaviour before: a huge expires_in overflowed the expiry time
+     * (seed testdata/fuzz/www_auth/several). */
+    const char *c_json = "{\"token\":\"t3\",\"expires_in\":9223372036854775807}";
+    cb_autofree char *c = cb_auth_token_decode(c_json, strlen(c_json), &life);
+    assert_non_null(c);
+    assert_int_equal(life, 24 * 3600);
+    /* A token that would add header lines is no token. */
+    const char *d_json = "{\"token\":\"a\\r\\nX-Evil: 1\"}";
+    assert_null(cb_auth_token_decode(d_json, strlen(d_json), &life));
+    assert_null(cb_auth_token_decode("{\"token\":5}", strlen("{\"token\":5}"), &life));
+    assert_null(cb_auth_token_decode("not json", 8, &life));
+    assert_null(cb_auth_token_decode(NULL, 0, &life));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bearer),
         cmocka_unit_test(test_basic_and_lists),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_token_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -364,6 +364,55 @@ static void test_sources(void **state) {
     cb_rm_rf(root, &err);
 }
 
+/* The parsers of a session's status answer (fuzzed by tests/fuzz/fuzz_http_headers). */
+static void test_answer_headers(void **state) {
+    assert_int_equal(cb_upload_range_held(NULL), 0);
+    assert_int_equal(cb_upload_range_held("0-0"), 0); /* none, or one byte: start over */
+    assert_int_equal(cb_upload_range_held("0-1"), 2);
+    assert_int_equal(cb_upload_range_held("0-33554431"), 33554432);
+    assert_int_equal(cb_upload_range_held(" 0-9"), 10);
+    assert_int_equal(cb_upload_range_held("5-9"), 0);
+    assert_int_equal(cb_upload_range_held("0-"), 0);
+    assert_int_equal(cb_upload_range_held("x-9"), 0);
+    assert_int_equal(cb_upload_range_held("bytes=0-9"), 0);
+    /* Undefined behaviour before: N+1 overflowed for the largest N, and sscanf on
+     * out-of-range numbers (seed testdata/fuzz/http_headers/overflow). */
+    assert_int_equal(cb_upload_range_held("0-9223372036854775807"), 0);
+    assert_int_equal(cb_upload_range_held("0-9223372036854775806"), INT64_MAX);
+    assert_int_equal(cb_upload_range_held("0-99999999999999999999"), 0);
+
+    cb_autofree char *rel = cb_upload_location_url("http://r:5000", "/v2/a/blobs/uploads/u1?s=2");
+    assert_string_equal(rel, "http://r:5000/v2/a/blobs/uploads/u1?s=2");
+    cb_autofree char *dot = cb_upload_location_url("http://r:5000", "uploads/u2");
+    assert_string_equal(dot, "http://r:5000/v2/uploads/u2");
+    cb_autofree char *abs = cb_upload_location_url("http://r:5000", "https://s.example/u?x=1");
+    assert_string_equal(abs, "https://s.example/u?x=1");
+    assert_null(cb_upload_location_url("http://r:5000", "http://[::1"));
+
+    cb_http_response_t rs = CB_HTTP_RESPONSE_INIT;
+    assert_int_equal(cb_http_retry_after_ms(&rs), -1);
+    add_header(&rs, "Retry-After: 2");
+    assert_int_equal(cb_http_retry_after_ms(&rs), 2000);
+    cb_http_response_clear(&rs);
+    add_header(&rs, "Retry-After: 9223372036854775807"); /* UB in upload.c's own copy before */
+    assert_int_equal(cb_http_retry_after_ms(&rs), 60000);
+    cb_http_response_clear(&rs);
+    add_header(&rs, "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT"); /* in the past */
+    assert_int_equal(cb_http_retry_after_ms(&rs), 0);
+    cb_http_response_clear(&rs);
+
+    /* Header lines as libcurl hands them over: a status line starts over. */
+    assert_false(cb_http_response_add_header(&rs, "Range: 0-1\r\n", 12));
+    assert_true(cb_http_response_add_header(&rs, "HTTP/1.1 200 OK\r\n", 17));
+    assert_false(cb_http_response_add_header(&rs, "Location:  /x\r\n", 15));
+    assert_false(cb_http_response_add_header(&rs, "no colon\r\n", 10));
+    assert_false(cb_http_response_add_header(&rs, "\r\n", 2));
+    assert_int_equal(rs.headers.len, 1);
+    assert_null(cb_http_header(&rs, "Range", 0));
+    assert_string_equal(cb_http_header(&rs, "location", 0), "/x");
+    cb_http_response_clear(&rs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_monolithic),
@@ -377,6 +426,7 @@ int main(void) {
         cmocka_unit_test(test_mount),
         cmocka_unit_test(test_manifest_digest_checked),
         cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_answer_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
