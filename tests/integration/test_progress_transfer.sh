@@ -31,6 +31,11 @@ last=$(tail -1 "$T/pull.lines")
 [[ $last =~ ^pull\ $ref:\ 1/1\ layers,\ 67\.1\ MB\ in\ [0-9.]+s\ \([0-9.]+\ [kMG]?B/s\)$ ]] && ok || bad "pull's last line: [$last]"
 bad_lines=$(grep -vE "^pull $ref: (layer [01]/1 [0-9.]+ [kMG]?B / 67\.1 MB [0-9.]+ [kMG]?B/s|1/1 layers, .*)$" "$T/pull.lines")
 eq "pull lines well formed" "$bad_lines" ""
+# On a terminal (script(1) gives it one): one line redrawn in place, a newline after the last.
+TERM=xterm script -qec "$CBUILD pull --root $T/r5 $ref" /dev/null >"$T/tty.out" 2>&1 || bad "pull on a terminal: $(tail -3 "$T/tty.out")"
+tr '\r' '\n' <"$T/tty.out" | grep -a "^"$'\033'"\[Kpull $ref: " >"$T/tty.lines"
+[ -s "$T/tty.lines" ] && ok || bad "no redrawn lines: $(cat -v "$T/tty.out" | head -5)"
+grep -aq "^"$'\033'"\[Kpull $ref: 1/1 layers, 67\.1 MB in " "$T/tty.lines" && ok || bad "the last redrawn line: $(tail -2 "$T/tty.lines" | cat -v)"
 cb_ok "pull -q" pull -q --root "$T/r3" "$ref"
 eq "-q: no transfer lines" "$(grep -c "^pull " "$T/err")" 0
 
