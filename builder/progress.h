@@ -12,6 +12,9 @@
  *         same JSON events, sent over a pipe.
  *  quiet  nothing but the image ID (stdout) and errors.
  *
+ * Pulls and pushes report through push/meter.h's hook: a plain line, a json
+ * "transfer" event, a line of the tty view.
+ *
  * Forked stage builders (scheduler.c) inherit the mode and the pipe and
  * report their own steps: every event and every plain line is one write()
  * of at most PIPE_BUF bytes (longer output lines are split), so lines from
