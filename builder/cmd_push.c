@@ -10,6 +10,7 @@
 
 #include "builder/cli.h"
 #include "builder/commands.h"
+#include "builder/progress.h"
 #include "cache/images.h"
 #include "common/log.h"
 #include "push/push.h"
@@ -131,6 +132,7 @@ int cb_cmd_push(int argc, char **argv) {
     cb_registry_cli_t reg = CB_REGISTRY_CLI_INIT;
     cb_push_cli_opts_t o = {.registry = &reg};
     const char *root_opt = NULL;
+    bool quiet = false;
     int c, rc = 2;
     opterr = 0;
     optind = 1;
@@ -162,6 +164,7 @@ int cb_cmd_push(int argc, char **argv) {
         }
         case 'q':
             cb_log_set_quiet(1);
+            quiet = true;
             break;
         case 'h':
             printf("%s", push_usage);
@@ -176,6 +179,7 @@ int cb_cmd_push(int argc, char **argv) {
         fprintf(stderr, "cbuild push: expected IMAGE and at most one DESTINATION\n");
         goto out;
     }
+    cb_progress_start_transfers(quiet);
     rc = push_main(root_opt, argv[optind], optind + 1 < argc ? argv[optind + 1] : argv[optind], &o);
 out:
     cb_registry_cli_clear(&reg);

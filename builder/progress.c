@@ -12,9 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builder/cli.h"
 #include "builder/progress_private.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "push/meter.h"
 
 /* Output bytes per event or plain line: even if every byte became a
  * six-byte JSON escape, an event stays under PIPE_BUF. */
@@ -36,6 +38,7 @@ static struct {
     char *reason;
     cb_buf_t partial; /* output after its last newline */
     char *image_id;
+    bool redraw; /* pull/push on a terminal: transfers on one line redrawn in place */
 } P = {.fd = STDERR_FILENO, .hit = -1};
 
 double cb_progress_now(void) {
@@ -131,6 +134,8 @@ static void emit(json_t *ev) {
     free(s);
 }
 
+static void plain_line(const char *text, size_t n);
+
 static void log_handler(cb_log_level_t level, const char *module, const char *msg) {
     static const char *const streams[] = {"error", "warning", "info", "debug"};
     /* "step" messages are the announcements the step and cache events replace. */
@@ -142,6 +147,50 @@ static void log_handler(cb_log_level_t level, const char *module, const char *ms
         json_object_set_new(ev, "module", json_string(module));
     json_object_set_new(ev, "line", utf8_string(msg, strlen(msg)));
     emit(ev);
+}
+
+void cb_progress_transfer_text(cb_buf_t *out, const char *verb, const char *ref, unsigned blobs_done, unsigned blobs,
+                               uint64_t bytes, uint64_t total, double rate, double elapsed, bool last) {
+    const char *noun = strcmp(verb, "pull") == 0 ? "layer" : "blob";
+    char done[32], all[32], speed[32];
+    cb_cli_human_size((int64_t)bytes, done);
+    cb_cli_human_size((int64_t)total, all);
+    cb_cli_human_size((int64_t)rate, speed);
+    if (last)
+        cb_buf_printf(out, "%s %s: %u/%u %ss, %s in %.2fs (%s/s)", verb, ref, blobs_done, blobs, noun, done, elapsed,
+                      speed);
+    else
+        cb_buf_printf(out, "%s %s: %s %u/%u %s / %s %s/s", verb, ref, noun, blobs_done, blobs, done, all, speed);
+}
+
+/* Reports of push/meter.h, from whichever thread moves the bytes: each is
+ * one write, like every other line. */
+static void transfer_hook(const cb_meter_report_t *r) {
+    if (events()) {
+        json_t *ev = event("transfer", true);
+        json_object_set_new(ev, "action", json_string(r->verb));
+        json_object_set_new(ev, "ref", utf8_string(r->ref, strlen(r->ref)));
+        json_object_set_new(ev, "blobs_done", json_integer(r->blobs_done));
+        json_object_set_new(ev, "blobs", json_integer(r->blobs));
+        json_object_set_new(ev, "bytes", json_integer((json_int_t)r->bytes));
+        json_object_set_new(ev, "total", json_integer((json_int_t)r->total));
+        json_object_set_new(ev, "rate", json_integer((json_int_t)r->rate));
+        json_object_set_new(ev, "duration", json_real((double)(long long)(r->elapsed * 1000 + 0.5) / 1000));
+        json_object_set_new(ev, "done", json_boolean(r->last));
+        emit(ev);
+        return;
+    }
+    cb_autobuf cb_buf_t line = CB_BUF_INIT;
+    cb_progress_transfer_text(&line, r->verb, r->ref, r->blobs_done, r->blobs, r->bytes, r->total, r->rate,
+                              r->elapsed, r->last);
+    if (P.redraw) {
+        cb_autofree char *s = cb_xasprintf("\r\033[K%s%s", cb_buf_str(&line), r->last ? "\n" : "");
+        write_all(STDERR_FILENO, s, strlen(s));
+    } else if (P.in_step) {
+        plain_line(line.data, line.len);
+    } else {
+        cb_info(r->verb, "%s", cb_buf_str(&line));
+    }
 }
 
 void cb_progress_start(cb_progress_mode_t mode) {
@@ -175,6 +224,15 @@ void cb_progress_start(cb_progress_mode_t mode) {
     if (events())
         cb_log_set_handler(log_handler);
     cb_log_set_quiet(P.mode == CB_PROGRESS_QUIET);
+    cb_meter_set_hook(P.mode == CB_PROGRESS_QUIET ? NULL : transfer_hook);
+}
+
+void cb_progress_start_transfers(bool quiet) {
+    P.mode = quiet ? CB_PROGRESS_QUIET : CB_PROGRESS_PLAIN;
+    P.owner = getpid();
+    P.t0 = cb_progress_now();
+    P.redraw = !quiet && cb_progress_resolve(CB_PROGRESS_AUTO) == CB_PROGRESS_TTY;
+    cb_meter_set_hook(quiet ? NULL : transfer_hook);
 }
 
 static void plain_line(const char *text, size_t n) {
@@ -304,6 +362,12 @@ void cb_progress_error(const cb_error_t *err) {
         at = at->cause;
     cb_autofree char *msg = cb_error_message(err);
     json_t *ev = event("error", true);
+    /* Every error event has the keys: null when it happened outside a step
+     * (options, a push after the build). */
+    if (!P.in_step) {
+        json_object_set_new(ev, "stage", json_null());
+        json_object_set_new(ev, "step", json_null());
+    }
     json_object_set_new(ev, "message", utf8_string(msg, strlen(msg)));
     if (at) {
         json_object_set_new(ev, "file", json_string(at->file));
@@ -311,6 +375,24 @@ void cb_progress_error(const cb_error_t *err) {
     }
     json_object_set_new(ev, "exit_code", json_integer(cb_error_exit_code(err)));
     emit(ev);
+}
+
+bool cb_progress_where(const char **label, unsigned *step, unsigned *nsteps) {
+    if (!P.in_step)
+        return false;
+    *label = P.label;
+    *step = P.step;
+    *nsteps = P.nsteps;
+    return true;
+}
+
+void cb_progress_failed_in(const char *label, unsigned step, unsigned nsteps) {
+    flush_output();
+    snprintf(P.label, sizeof P.label, "%s", label);
+    P.step = step;
+    P.nsteps = nsteps;
+    P.in_step = true;
+    P.hit = -1;
 }
 
 void cb_progress_image(const char *id, const char *digest, const cb_strv_t *tags) {

@@ -12,6 +12,9 @@
  *         same JSON events, sent over a pipe.
  *  quiet  nothing but the image ID (stdout) and errors.
  *
+ * Pulls and pushes report through push/meter.h's hook: a plain line, a json
+ * "transfer" event, a line of the tty view.
+ *
  * Forked stage builders (scheduler.c) inherit the mode and the pipe and
  * report their own steps: every event and every plain line is one write()
  * of at most PIPE_BUF bytes (longer output lines are split), so lines from
@@ -64,5 +67,16 @@ void cb_progress_error(const cb_error_t *err);
 void cb_progress_image(const char *id, const char *digest, const cb_strv_t *tags);
 /* Waits for the renderer; prints the image ID on stdout after a success. */
 void cb_progress_finish(void);
+
+/* For commands other than build (pull, push): long transfers report on one
+ * line redrawn in place on a terminal, else as plain lines; nothing when quiet. */
+void cb_progress_start_transfers(bool quiet);
+
+/* Where the current step is, for a forked stage builder's error report:
+ * false outside a step. */
+bool cb_progress_where(const char **label, unsigned *step, unsigned *nsteps);
+/* The parent takes over a forked stage builder's failing step, so that the
+ * error event names it (no event of its own). */
+void cb_progress_failed_in(const char *label, unsigned step, unsigned nsteps);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct step {
     state_t state;
     char *tail[FAILED_TAIL];
     size_t ntail; /* lines in tail, the newest last */
+    char *transfer; /* a pull or push under way in this step */
 } step_t;
 
 typedef struct view {
@@ -50,6 +51,7 @@ typedef struct view {
     cb_buf_t pending;  /* lines to print above the live area */
     char *final_line;
     bool failed;
+    char *transfer; /* a push outside any step (build --push, --cache-to) */
 } view_t;
 
 /* At most TEXT_MAX bytes of s (cb_xstrndup copies exactly n). */
@@ -141,6 +143,12 @@ static void tail_lines(const view_t *v, cb_buf_t *o, const step_t *s, size_t max
     }
 }
 
+static void transfer_line(const view_t *v, cb_buf_t *o, const char *text) {
+    cb_buf_printf(o, "%s => ", col(v, "\033[36m"));
+    clean(o, text, (size_t)width(v) - 5);
+    cb_buf_printf(o, "%s\n", col(v, "\033[0m"));
+}
+
 static void header(const view_t *v, cb_buf_t *o, double now, const char *state) {
     cb_buf_printf(o, "%s[+] Building %.1fs (%zu/%ld)%s%s%s\n", col(v, "\033[1m"), now - v->t0, v->ended,
                   v->total > (long)v->ended ? v->total : (long)v->ended, *state ? " " : "", state,
@@ -174,8 +182,12 @@ static void redraw(view_t *v, bool last) {
             if (s->state != RUNNING)
                 continue;
             step_line(v, &o, s, now);
+            if (s->transfer)
+                transfer_line(v, &o, s->transfer);
             tail_lines(v, &o, s, per);
         }
+        if (v->transfer)
+            transfer_line(v, &o, v->transfer);
         header(v, &o, now, "");
         for (size_t i = before; i < o.len; i++)
             lines += o.data[i] == '\n';
@@ -251,6 +263,27 @@ static void handle(view_t *v, json_t *ev) {
             clean(&v->pending, line, (size_t)width(v) - 10);
             cb_buf_printf(&v->pending, "%s\n", col(v, "\033[0m"));
         }
+    } else if (strcmp(type, "transfer") == 0) {
+        cb_autobuf cb_buf_t line = CB_BUF_INIT;
+        cb_progress_transfer_text(&line, json_string_value(json_object_get(ev, "action")) ?: "",
+                                  json_string_value(json_object_get(ev, "ref")) ?: "",
+                                  (unsigned)json_integer_value(json_object_get(ev, "blobs_done")),
+                                  (unsigned)json_integer_value(json_object_get(ev, "blobs")),
+                                  (uint64_t)json_integer_value(json_object_get(ev, "bytes")),
+                                  (uint64_t)json_integer_value(json_object_get(ev, "total")),
+                                  (double)json_integer_value(json_object_get(ev, "rate")),
+                                  json_number_value(json_object_get(ev, "duration")),
+                                  json_is_true(json_object_get(ev, "done")));
+        char **slot = s ? &s->transfer : &v->transfer;
+        free(*slot);
+        *slot = NULL;
+        /* A finished transfer stays: among the step's lines, or above the live area. */
+        if (!json_is_true(json_object_get(ev, "done")))
+            *slot = cb_buf_steal(&line);
+        else if (s)
+            add_tail(s, cb_buf_str(&line));
+        else
+            cb_buf_printf(&v->pending, "=> %s\n", cb_buf_str(&line));
     } else if (strcmp(type, "error") == 0) {
         v->failed = true;
         /* The step that failed (if the error came from a stage builder, the

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "builder/build_state.h"
+#include "builder/progress.h"
 #include "common/log.h"
 #include "parser/graph.h"
 
@@ -84,6 +85,12 @@ static char *error_json(const cb_error_t *err) {
     json_t *j = json_pack("{s:b,s:i,s:i,s:s,s:s?,s:i,s:i}", "ok", 0, "kind", root ? (int)root->kind : 1, "status",
                           root ? root->status : 0, "message", msg, "file", at ? at->file : NULL, "line",
                           at ? at->line : 0, "col", at ? at->col : 0);
+    /* The step it failed in, for the parent's error event. */
+    const char *label;
+    unsigned step, nsteps;
+    if (cb_progress_where(&label, &step, &nsteps))
+        json_object_set_new(j, "where", json_pack("{s:s,s:i,s:i}", "stage", label, "step", (int)step, "steps",
+                                                  (int)nsteps));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -118,6 +125,11 @@ static int adopt(cb_build_t *b, size_t stage, pid_t pid, const char *text, cb_er
         if (file)
             cb_error_locate(err, file, (int)json_integer_value(json_object_get(j, "line")),
                             (int)json_integer_value(json_object_get(j, "col")));
+        json_t *where = json_object_get(j, "where");
+        const char *label = json_string_value(json_object_get(where, "stage"));
+        if (label)
+            cb_progress_failed_in(label, (unsigned)json_integer_value(json_object_get(where, "step")),
+                                  (unsigned)json_integer_value(json_object_get(where, "steps")));
         json_decref(j);
         return -1;
     }

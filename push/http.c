@@ -168,6 +168,7 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *u) {
     }
     a->body_pos += got;
     a->h->sent += (uint64_t)got;
+    cb_meter_moved(rq->meter, got);
     return (size_t)got;
 }
 
@@ -181,6 +182,7 @@ static int on_seek(void *u, curl_off_t off, int origin) {
         if (!a->rq->body_rewind || a->rq->body_rewind(a->rq->body_ctx, &a->cb_err) < 0)
             return CURL_SEEKFUNC_FAIL;
     }
+    cb_meter_moved(a->rq->meter, -a->body_pos);
     a->body_pos = 0;
     return CURL_SEEKFUNC_OK;
 }

@@ -49,6 +49,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "push/meter.h"
 
 typedef struct cb_http cb_http_t;
 
@@ -112,6 +113,7 @@ typedef struct cb_http_request {
     bool tls_no_verify;          /* skip certificate checks for this request (a registry
                                     allowed to be insecure: localhost, --tls-verify=false) */
     const atomic_int *cancel;    /* stop soon when it becomes non-zero */
+    cb_meter_t *meter;           /* counts the body's bytes as they go, or NULL */
 } cb_http_request_t;
 
 /* A request with nothing set but method and URL (body_fd must be -1). */

@@ -8,6 +8,7 @@
 #include "cache/blob.h"
 #include "cache/index.h"
 #include "common/log.h"
+#include "push/meter.h"
 #include "push/push_sources.h"
 #include "push/reference.h"
 
@@ -105,6 +106,7 @@ typedef struct fetch {
     const cb_oci_descriptor_t *layers;
     size_t n;
     bool quiet;
+    cb_meter_t *meter;
     atomic_size_t next;
     atomic_int cancel;
     atomic_int fetched, present;
@@ -116,14 +118,21 @@ typedef struct fetch {
 typedef struct blob_sink {
     const cb_store_t *store;
     cb_blob_writer_t *w;
+    cb_meter_t *meter;
+    int64_t written; /* by this attempt, taken back from the meter on a restart */
 } blob_sink_t;
 
 static int blob_write(void *ctx, const void *buf, size_t n, cb_error_t **err) {
-    return cb_blob_write(((blob_sink_t *)ctx)->w, buf, n, err);
+    blob_sink_t *s = ctx;
+    s->written += (int64_t)n;
+    cb_meter_moved(s->meter, (int64_t)n);
+    return cb_blob_write(s->w, buf, n, err);
 }
 
 static int blob_restart(void *ctx, cb_error_t **err) {
     blob_sink_t *s = ctx;
+    cb_meter_moved(s->meter, -s->written);
+    s->written = 0;
     cb_blob_abort(s->w);
     s->w = NULL;
     return cb_blob_begin(s->store, &s->w, err);
@@ -133,11 +142,12 @@ static int fetch_one(fetch_t *f, size_t i, cb_error_t **err) {
     const cb_oci_descriptor_t *d = &f->layers[i];
     if (cb_blob_exists(f->store, d->digest)) {
         f->present++;
+        cb_meter_blob_done(f->meter, (uint64_t)d->size, true);
         if (!f->quiet)
             cb_info("pull", "Copying blob %s skipped: already exists", d->digest);
         return 0;
     }
-    blob_sink_t s = {.store = f->store};
+    blob_sink_t s = {.store = f->store, .meter = f->meter};
     if (cb_blob_begin(f->store, &s.w, err) < 0)
         return -1;
     if (cb_client_get_blob(f->client, d->digest, d->size, blob_write, blob_restart, &s,
@@ -151,6 +161,7 @@ static int fetch_one(fetch_t *f, size_t i, cb_error_t **err) {
     }
     f->sealed[i] = s.w;
     f->fetched++;
+    cb_meter_blob_done(f->meter, (uint64_t)d->size, false);
     if (!f->quiet)
         cb_info("pull", "Copying blob %s done (%lld bytes)", d->digest, (long long)d->size);
     return 0;
@@ -190,10 +201,17 @@ static void *fetch_worker(void *arg) {
     return NULL;
 }
 
-static int fetch_layers(cb_client_t *c, const cb_store_t *store, const cb_oci_manifest_t *m,
+static int fetch_layers(cb_client_t *c, const cb_store_t *store, const char *refstr, const cb_oci_manifest_t *m,
                         const cb_pull_opts_t *o, cb_pull_result_t *out, cb_error_t **err) {
     fetch_t f = {.client = c, .store = store, .layers = m->layers, .n = m->nlayers,
                  .quiet = o->quiet, .sealed = cb_xcalloc(m->nlayers + 1, sizeof(cb_blob_writer_t *))};
+    if (!o->quiet) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < m->nlayers; i++)
+            total += (uint64_t)m->layers[i].size;
+        f.meter = cb_meter_start("pull", refstr);
+        cb_meter_expect(f.meter, (unsigned)m->nlayers, total);
+    }
     pthread_mutex_init(&f.lock, NULL);
     size_t jobs = o->jobs > 0 ? (size_t)o->jobs : DEFAULT_JOBS;
     if (jobs > m->nlayers)
@@ -223,6 +241,7 @@ static int fetch_layers(cb_client_t *c, const cb_store_t *store, const cb_oci_ma
             rc = -1;
     }
     free(f.sealed);
+    cb_meter_end(f.meter, rc == 0 && !f.err);
     if (f.err) {
         *err = f.err;
         return -1;
@@ -334,7 +353,7 @@ static int pull_from(const cb_store_t *store, const cb_ref_t *r, const cb_pull_o
         cb_autofree char *h = cb_oci_platform_string(&cfg->platform);
         cb_warn("pull", "image %s is for %s, not %s", refstr, h, w);
     }
-    if (fetch_layers(c, store, m, o, out, err) < 0)
+    if (fetch_layers(c, store, refstr, m, o, out, err) < 0)
         goto out;
     /* Every layer is in: now the documents, and last the name. */
     if (!have_config && cb_blob_put(store, cdata, clen, NULL, err) < 0)

@@ -118,6 +118,10 @@ static int push_manifest(cb_upload_target_t *t, const cb_store_t *store, const c
                 cb_strv_push(&scopes, scope);
             }
         }
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < n; i++)
+            bytes += (uint64_t)blobs[i]->size;
+        cb_meter_expect(t->meter, (unsigned)n, bytes);
         if (rc == 0)
             rc = upload_blobs(t, store, blobs, n, jobs, err);
         for (size_t i = 0; i < ndescs; i++)
@@ -136,5 +140,11 @@ static int push_manifest(cb_upload_target_t *t, const cb_store_t *store, const c
 
 int cb_push_image(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *d,
                   const char *reference, int jobs, cb_error_t **err) {
-    return push_manifest(t, store, d, reference, jobs, err);
+    const char *at = reference ? reference : d->digest;
+    cb_autofree char *what = cb_xasprintf("%s/%s%s%s", t->registry, t->repository, strchr(at, ':') ? "@" : ":", at);
+    t->meter = cb_meter_start("push", what);
+    int rc = push_manifest(t, store, d, reference, jobs, err);
+    cb_meter_end(t->meter, rc == 0);
+    t->meter = NULL;
+    return rc;
 }

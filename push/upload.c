@@ -157,6 +157,7 @@ static int send_part(session_t *s, int fd, bool final, int64_t n, cb_http_respon
     cb_http_request_t rq = CB_HTTP_REQUEST(final ? "PUT" : "PATCH", url);
     rq.headers = hdrs;
     rq.no_retry = true; /* recovery asks the registry first (see upload.h) */
+    rq.meter = t->meter;
     if (n > 0) {
         rq.body_fd = fd;
         rq.body_fd_offset = s->offset;
@@ -269,6 +270,7 @@ static int send_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oc
             cb_debug("push", "mount of %s from %s: %s", d->digest, from, merr->msg);
         } else if (done) {
             atomic_fetch_add(&t->stats.mounted, 1);
+            cb_meter_blob_done(t->meter, (uint64_t)d->size, true);
             return 0;
         }
     }
@@ -278,8 +280,10 @@ static int send_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oc
     if (rc == 0)
         rc = session_send(&s, fd, err);
     free(s.url);
-    if (rc == 0)
+    if (rc == 0) {
         atomic_fetch_add(&t->stats.uploaded, 1);
+        cb_meter_blob_done(t->meter, (uint64_t)d->size, false);
+    }
     return rc;
 }
 
@@ -292,6 +296,7 @@ int cb_upload_blob(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_
         return cb_error_wrap(err, "%s: checking for %s", t->repository, d->digest);
     if (hs.status == 200) {
         atomic_fetch_add(&t->stats.skipped, 1);
+        cb_meter_blob_done(t->meter, (uint64_t)d->size, true);
     } else if (hs.status != 404) {
         return cb_registry_fail(err, &hs, "%s: checking for %s", t->repository, d->digest);
     } else if (send_blob(t, store, d, err) < 0) {

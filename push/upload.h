@@ -76,6 +76,7 @@ typedef struct cb_upload_target {
     int64_t chunk_size;     /* 0: CB_UPLOAD_CHUNK_DEFAULT */
     int attempts;           /* recoveries per blob; 0: 6 */
     cb_upload_stats_t stats;
+    cb_meter_t *meter;      /* the push's byte count (push/push.c), or NULL */
 } cb_upload_target_t;
 
 /* The repository a blob can be mounted from, or NULL (caller frees). */

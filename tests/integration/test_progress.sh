@@ -77,6 +77,22 @@ eq "error event" "$(jq -r 'select(.type == "error") | "\(.file | endswith("/Bad"
     "true 2 1 stage-0 2"
 jq -r 'select(.type == "error") | .message' "$T/err" | grep -q 'exited with status 3' && ok || bad "error message"
 eq "the step's output came first" "$(jq -r 'select(.type == "log" and .stream == "output") | .line' "$T/err")" before
+# A failing step in a forked stage builder (two stages at once): the error event names it too.
+cat >"$T/ctx/BadFork" <<EOF
+FROM oci:$base:latest AS ok
+RUN sleep 1; echo fine >/f
+FROM oci:$base:latest AS broken
+RUN echo about to fail
+RUN exit 4
+FROM scratch
+COPY --from=ok /f /f
+COPY --from=broken /etc/passwd /p
+EOF
+cb_fails "json failure in a forked stage" '"type":"error"' --progress json --jobs 2 -f "$T/ctx/BadFork" "$T/ctx"
+eq "forked: error event" "$(jq -r 'select(.type == "error") | "\(.file | endswith("/BadFork")) \(.line) \(.stage) \(.step)"' "$T/err")" \
+    "true 5 broken 5"
+cb_fails "json error outside any step" '"type":"error"' --progress json -f "$T/ctx/Missing" "$T/ctx"
+eq "no step: null stage and step" "$(jq -c 'select(.type == "error") | [.stage, .step]' "$T/err")" "[null,null]"
 
 # ---- quiet ----
 cb_ok "quiet" -q -t q:1 "$T/ctx"

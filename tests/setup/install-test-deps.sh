@@ -15,12 +15,14 @@ packages=(
     # fuzzing and sanitizers (clang's libFuzzer and ASan/UBSan runtimes)
     libclang-rt-14-dev
     # judges of cbuild's output and helpers the tests drive
-    skopeo umoci oci-image-tool docker-registry buildah runc podman jq python3
+    skopeo umoci oci-image-tool docker-registry buildah runc podman jq python3 python3-yaml
     # registry fixtures: TLS certificates, bcrypt htpasswd (tests/integration/lib/registry.sh)
     openssl apache2-utils
     curl ca-certificates pigz zstd tar gzip
     # base image fixture (testdata/fixtures/make-busybox-oci.sh)
     busybox-static
+    # the examples' toolchain and Python bases (testdata/fixtures/make-host-tool-oci.sh)
+    libc6-dev binutils python3.11-minimal libpython3.11-stdlib
     # rootless runs: newuidmap/newgidmap, fuse-overlayfs fallback, --network private
     uidmap fuse-overlayfs slirp4netns
     # analysis, benchmarks, terminal checks
