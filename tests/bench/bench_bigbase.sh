@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the globals tests/bench/run sets
 # Scenario bigbase of tests/bench/run (sourced): time to the first RUN on a
 # large base. The base is busybox and 50 layers of ~6 MB
 # (testdata/fixtures/many_layers_oci.py with padding: ~300 MB unpacked; 10
@@ -6,7 +7,7 @@
 # is importing and unpacking the 51 layers, then one RUN.
 
 scenario_bigbase() {
-    local d=$tmp/bigbase i layers pad
+    local d=$tmp/bigbase layers pad
     if [ "$quick" = 1 ]; then layers=10 pad=1000000; else layers=50 pad=6000000; fi
     mkdir -p "$d"
     tools "$d"
@@ -23,7 +24,7 @@ scenario_bigbase() {
     printf 'FROM oci:%s:latest\nRUN true\n' "$big" >"$d/Containerfile"
     local mb
     mb=$(calc 'int(l * p / 1e6)' l="$layers" p="$pad")
-    for i in $(seq "$hruns"); do
+    for _ in $(seq "$hruns"); do
         m bigbase.cbuild "${CB[@]}" --no-cache -f "$d/Containerfile" "$d"
         bench_rm "$d/cbuild"
         m bigbase.buildah "${BH[@]}" --no-cache -f "$d/Containerfile" "$d"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the globals tests/bench/run sets
 # Scenarios noop, edit1 and multistage of tests/bench/run (sourced): the
 # build cache and the stage scheduler, builds alternating between the tools.
 #   noop        fully cached rebuild of 5 RUN steps, a COPY of a 2,000-file
@@ -14,7 +15,8 @@
 cache_setup() {
     cdir=$tmp/cache
     tools "$cdir"
-    [ -d "$cdir" ] && return 0
+    [ -f "$cdir/ready" ] && return 0
+    bench_rm "$cdir" # what a failed setup left
     mkdir -p "$cdir/ctx"
     python3 - "$cdir/ctx/src" "$([ "$quick" = 1 ] && echo 200 || echo 2000)" <<'PY'
 import os, random, sys
@@ -34,6 +36,7 @@ PY
     } >"$cdir/Containerfile"
     m warm "${CB[@]}" -t bench:noop -f "$cdir/Containerfile" "$cdir/ctx"
     m warm "${BH[@]}" -t bench-noop -f "$cdir/Containerfile" "$cdir/ctx"
+    touch "$cdir/ready"
 }
 
 scenario_noop() {
@@ -74,8 +77,10 @@ scenario_multistage() {
     mkdir -p "$d"
     tools "$d"
     # ~1 s of CPU in one RUN: a busybox shell loop, its count calibrated here.
+    # shellcheck disable=SC2016 # $i is the container shell's
     burn() { printf 'RUN i=0; while [ $i -lt %s ]; do i=$((i+1)); done; echo done > /%s\n' "$1" "$2"; }
-    local want=$([ "$quick" = 1 ] && echo 200 || echo 1000)
+    local want=1000
+    [ "$quick" = 0 ] || want=200
     n=100000
     printf 'FROM oci:%s:latest\n%s\n' "$base" "$(burn $n a)" >"$d/Containerfile.cal"
     m cal "${CB[@]}" --no-cache -f "$d/Containerfile.cal" "$d"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the globals tests/bench/run sets
 # Scenario copy500 of tests/bench/run (sourced): `FROM scratch` + `COPY . /`
 # of a generated ~520 MB mixed tree (gen_tree.py: text, machine-code-like
 # binaries, random and already-compressed files; ~26 MB with --quick), cold,
@@ -27,7 +28,7 @@ copy_tree() {
 layer_of() { "$cbuild" inspect --root "$1" bench:copy | jq -r ".[0].Manifest.layers[-1].$2"; }
 
 scenario_copy500() {
-    local d=$tmp/copy500 i
+    local d=$tmp/copy500
     mkdir -p "$d"
     copy_tree "$([ "$quick" = 1 ] && echo 20 || echo 1)"
     tar -C "$tree" -cf - . | cat >/dev/null # every run reads a warm page cache
@@ -46,7 +47,7 @@ scenario_copy500() {
     gz6=$(stat -c %s "$tmp/last.out")
 
     local digests=$d/gzip-digests gzsize zsize
-    for i in $(seq "$hruns"); do
+    for _ in $(seq "$hruns"); do
         m copy500.cbuild.gzip "${CB[@]}" --compression gzip -t bench:copy -f "$d/Containerfile" "$tree"
         layer_of "$d/cbuild" digest >>"$digests"
         gzsize=$(layer_of "$d/cbuild" size)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the globals tests/bench/run sets
 # Scenarios push500 and pull500 of tests/bench/run (sourced): push and pull
 # of an image of ~500 MB (busybox and five layers of random bytes; 50 MB with
 # --quick) to Debian's distribution registry on 127.0.0.1

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the globals tests/bench/run sets
 # Scenario run10 of tests/bench/run (sourced): the cost of a RUN step.
 # Ten `RUN echo N > /fN` steps on the busybox base against a FROM-only build
 # of the same base, cold (cbuild --no-cache, buildah --layers --no-cache);

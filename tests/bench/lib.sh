@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # CB, BH: for the scenario files
 # Shared by the benchmark suite (tests/bench/run sources it and the scenario
 # files): cbuild built as shipped, the tools a bench needs, timing and
 # medians, the tools' command lines, the figures table and its JSON.
@@ -10,9 +11,9 @@ bench_need() {
     done
 }
 
-# bench_build_cbuild: builds cbuild as shipped (RelWithDebInfo) and
-# bench_measure in $CB_BENCH_BUILD_DIR, else build-bench; sets $cbuild,
-# $measure and $build.
+# bench_build_cbuild [TARGET...]: builds cbuild as shipped (RelWithDebInfo),
+# bench_measure and the TARGETs in $CB_BENCH_BUILD_DIR, else build-bench;
+# sets $cbuild, $measure and $build.
 bench_build_cbuild() {
     local src
     src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,7 +22,7 @@ bench_build_cbuild() {
         mkdir -p "$build"
         cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     fi
-    cmake --build "$build" -j2 --target cbuild bench_measure >"$build/bench.build.log" 2>&1 || {
+    cmake --build "$build" -j2 --target cbuild bench_measure "$@" >"$build/bench.build.log" 2>&1 || {
         grep -E 'error' "$build/bench.build.log" | head -20
         echo "bench: build failed (log: $build/bench.build.log)" >&2
         exit 1
@@ -104,9 +105,7 @@ calc() {
 verdict() {
     local e=$1
     shift
-    local vars=() a
-    for a in "$@"; do vars+=(-v "$a"); done
-    awk "${vars[@]}" "BEGIN { print (($e) ? \"met\" : \"missed\") }"
+    if [ "$(calc "($e) ? 1 : 0" "$@")" = 1 ]; then echo met; else echo missed; fi
 }
 
 # fig SCENARIO FIGURE CBUILD [AGAINST OTHER RATIO CB_RSS_KIB OTHER_RSS_KIB TARGET VERDICT]:
