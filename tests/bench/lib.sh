@@ -124,16 +124,17 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
 
 # bench_table: the figures, aligned.
 bench_table() {
-    awk -F'\t' 'BEGIN {
-        printf "%-10s %-40s %10s  %-20s %7s %7s %7s  %-28s %s\n", "scenario", "figure", "cbuild", "against", "ratio",
-            "cb-MiB", "vs-MiB", "target", ""
+    awk -F'\t' 'function out(s) { sub(/ +$/, "", s); print s }
+    BEGIN {
+        out(sprintf("%-10s %-46s %8s  %-20s %6s %6s %6s  %-24s", "scenario", "figure", "cbuild", "against", "ratio",
+            "cb-MiB", "vs-MiB", "target"))
     }
     function mb(k) { return k == "-" ? "-" : sprintf("%.1f", k / 1024) }
     # Three significant figures are all a noisy machine gives.
     function n(v) { return v !~ /^-?[0-9.]+$/ ? v : v + 0 >= 100 || v == int(v) ? sprintf("%.0f", v) : sprintf("%.1f", v) }
     {
-        printf "%-10s %-40s %10s  %-20s %7s %7s %7s  %-28s %s\n", $1, $2, n($3), ($4 == "-" ? "" : n($5) " " $4), $6,
-            mb($7), mb($8), ($9 == "-" ? "" : $9), ($10 == "-" ? "" : $10)
+        out(sprintf("%-10s %-46s %8s  %-20s %6s %6s %6s  %-24s %s", $1, $2, n($3), ($4 == "-" ? "" : n($5) " " $4), $6,
+            mb($7), mb($8), ($9 == "-" ? "" : $9), ($10 == "-" ? "" : $10)))
     }' "$tmp/figures.tsv"
 }
 
