@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
-"""gen_tree.py DIR [--scale N]: the build context tests/bench/bench_copy.sh copies.
+"""gen_tree.py DIR [--scale N]: the build context of tests/bench/run's copy500.
 
 Deterministic (a seeded generator, fixed modes and mtimes), so every run and
-every machine copies the same bytes. At scale 1 (about 330 MB):
+every machine copies the same bytes. At scale 1 (about 520 MB):
 
 - src/dNN/fileNNNN.c: 10,000 small files of source-like text, 200 B to 8 KiB,
   in 100 directories;
-- blobs/text-NNN.txt, blobs/rand-NNN.bin: 200 files of 1 MiB, half source-like
-  text (compresses about 4:1), half random bytes (does not compress);
+- blobs/text-NNN.txt: 150 files of 1 MiB of source-like text (gzip -6 keeps
+  about a fifth);
+- blobs/rand-NNN.bin: 100 files of 1 MiB of random bytes (media: do not
+  compress);
+- blobs/lib-NNN.so: 100 files of 1 MiB shaped like machine code (bytes of
+  a skewed distribution, runs of zeros: gzip keeps about 70 %);
+- blobs/pack-NNN.gz: 100 gzip files (already compressed) of 1 MiB of text,
+  about 230 KB each;
 - big/text-N.txt, big/rand-N.bin: four 20 MiB files, two of each kind.
 
 --scale N divides every count by N (at least one file of each kind), for a
 quick run. Prints the number of files and bytes written.
 """
 import argparse
+import gzip
 import os
 import random
 
@@ -39,6 +46,19 @@ def text(rng, n):
         lines.append(line)
         size += len(line)
     return "".join(lines).encode()[:n]
+
+
+def binary(rng, n):
+    """n bytes with the statistics of machine code: random bytes of which
+    five in eight are mapped onto a dozen common opcode bytes, and a 64-byte
+    run of zeros (padding, tables) every KiB on average."""
+    common = [0x00, 0x48, 0x89, 0x8B, 0xE8, 0xFF, 0x0F, 0x85, 0x74, 0xC3, 0x01, 0x24]
+    table = bytes(common[v % len(common)] if v < 160 else v for v in range(256))
+    out = bytearray(rng.randbytes(n).translate(table))
+    for _ in range(n // 1024):
+        at = rng.randrange(max(1, n - 64))
+        out[at:at + 64] = bytes(64)
+    return bytes(out[:n])
 
 
 def write(path, data, counts):
@@ -70,9 +90,13 @@ def main():
 
     nblob = max(1, 100 // s)
     os.makedirs(os.path.join(root, "blobs"), exist_ok=True)
-    for i in range(nblob):
+    for i in range(nblob * 3 // 2):
         write(os.path.join(root, "blobs", "text-%03d.txt" % i), text(rng, 1 << 20), counts)
+    for i in range(nblob):
         write(os.path.join(root, "blobs", "rand-%03d.bin" % i), rng.randbytes(1 << 20), counts)
+        write(os.path.join(root, "blobs", "lib-%03d.so" % i), binary(rng, 1 << 20), counts)
+        packed = gzip.compress(text(rng, 1 << 20), compresslevel=6, mtime=0)
+        write(os.path.join(root, "blobs", "pack-%03d.gz" % i), packed, counts)
 
     nbig = max(1, 2 // s)
     os.makedirs(os.path.join(root, "big"), exist_ok=True)

@@ -9,16 +9,9 @@
 set -euo pipefail
 runs=${1:-30}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${CB_BENCH_BUILD_DIR:-$root/build-bench}
-
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$build" -j2 --target bench_parse cbuild >"$build/bench.build.log" 2>&1 || {
-    grep -E 'error' "$build/bench.build.log" | head -20
-    echo "run-parse.sh: build failed (log: $build/bench.build.log)" >&2
-    exit 1
-}
+# shellcheck source=lib.sh
+. "$root/tests/bench/lib.sh"
+bench_build_cbuild bench_parse
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
