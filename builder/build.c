@@ -22,9 +22,12 @@
 #include "builder/userns.h"
 #include "cache/statcache.h"
 #include "cache/index.h"
+#include "cache/prune.h"
 #include "cache/refname.h"
+#include "common/config.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "layer/apply.h"
 
 /* The config of a base image (resolved into the store on first use). */
 static int base_config(cb_build_t *b, const char *image, const char *platform, cb_image_config_t **cfg,
@@ -281,6 +284,22 @@ static void cleanup(cb_build_t *b) {
     cb_root_free(b->root);
 }
 
+/* cbuild.conf's max-layer-size, else the default. */
+static int max_layer_size(uint64_t *out, cb_error_t **err) {
+    const cb_config_t *c = cb_config();
+    *out = CB_LAYER_DEFAULT_MAX_SIZE;
+    if (c->max_layer_size == NULL)
+        return 0;
+    int64_t n;
+    cb_autoerr cb_error_t *why = NULL;
+    if (cb_prune_parse_size(c->max_layer_size, &n, &why) < 0)
+        return cb_error_at(err, c->path, c->max_layer_size_line, 0,
+                           "max-layer-size = %s: expected a size such as 500MB or 32GB (0: no limit)",
+                           c->max_layer_size);
+    *out = (uint64_t)n;
+    return 0;
+}
+
 int cb_build_run(const cb_build_opts_t *opts, char **image_digest, cb_error_t **err) {
     cb_build_t b = {0};
     b.opts = opts;
@@ -290,6 +309,8 @@ int cb_build_run(const cb_build_opts_t *opts, char **image_digest, cb_error_t **
      * chown beyond them fails and is skipped as when not root at all. */
     b.rootless = geteuid() != 0 || cb_userns_mode() != CB_USERNS_NONE;
     b.ids_exact = geteuid() == 0 && cb_userns_mode() != CB_USERNS_SINGLE;
+    if (max_layer_size(&b.max_layer_size, err) < 0)
+        return -1;
     b.compression = opts->compression == CB_COMPRESS_ZSTD   ? CB_LAYER_ZSTD
                     : opts->compression == CB_COMPRESS_NONE ? CB_LAYER_UNCOMPRESSED
                                                             : CB_LAYER_GZIP;

@@ -71,6 +71,7 @@ typedef struct cb_copy_env {
     const cb_env_t *env;       /* for heredoc expansion; may be NULL */
     const char *tmpdir;        /* downloads / archive extraction; NULL: $TMPDIR or /tmp */
     bool rootless;             /* chowns while extracting archives are best effort */
+    uint64_t max_archive_size; /* uncompressed bytes an ADD archive may hold; 0: any */
     bool ids_collapsed;        /* materialised roots do not carry the image's ids */
     /* For a cache key (layer writer in key mode, dest_root_fd an empty
      * tree): --chown names are not looked up (the instruction's text,

@@ -263,6 +263,7 @@ typedef struct rewrite {
     cb_buf_t pending; /* re-encoded bytes not yet handed to the applier */
     size_t off;
     enum { RW_HEADER, RW_DATA, RW_DONE } state;
+    bool discard; /* the applier is done: what libarchive still writes is dropped */
     link_map_t links;
     owner_map_t *owners;
     const char *what;
@@ -273,6 +274,8 @@ typedef struct rewrite {
 static la_ssize_t rewrite_write(struct archive *a, void *ctx, const void *buf, size_t n) {
     (void)a;
     rewrite_t *rw = ctx;
+    if (rw->discard)
+        return -1; /* stops the padding at once */
     cb_buf_add(&rw->pending, buf, n);
     return (la_ssize_t)n;
 }
@@ -407,11 +410,16 @@ static int extract(const copy_ctx_t *c, int fd, const char *what, int tfd, owner
         archive_fail(err, rw->out, what);
         goto out;
     }
-    cb_layer_apply_opts_t opts = {.rootless = c->env->rootless};
+    cb_layer_apply_opts_t opts = {.rootless = c->env->rootless, .max_size = c->env->max_archive_size};
     cb_layer_apply_result_t res;
     rc = cb_layer_apply(tfd, rewrite_read, rw, &opts, &res, err);
     owner_map_finish(owners);
 out:
+    /* Freeing a writer inside an entry pads the entry to the size its
+     * header gave: a header that claims a terabyte, then the end of the
+     * archive, would otherwise fill memory with zeros here; a failing
+     * write ends the padding. */
+    rw->discard = true;
     archive_read_free(rw->in);
     archive_write_free(rw->out);
     cb_buf_free(&rw->pending);

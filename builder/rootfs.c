@@ -34,7 +34,7 @@ static int blob_source(void *ctx, void *buf, size_t cap, size_t *got, cb_error_t
 
 int cb_apply_layers(cb_build_t *b, int dirfd, const cb_image_layer_t *layers, size_t n,
                     cb_error_t **err) {
-    cb_layer_apply_opts_t opts = {.rootless = b->rootless};
+    cb_layer_apply_opts_t opts = {.rootless = b->rootless, .max_size = b->max_layer_size};
     for (size_t i = 0; i < n; i++) {
         const cb_image_layer_t *l = &layers[i];
         cb_autoblobreader cb_blob_reader_t *r = NULL;

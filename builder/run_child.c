@@ -174,6 +174,47 @@ static void make_sys(int rootfd) {
                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false);
 }
 
+/* /proc as runc and Docker give it: the kernel-wide knobs read-only and the
+ * files that show the host's kernel state hidden. Without this, a step run
+ * as root with ids mapped 1:1 passes the only check most sysctls make
+ * (the file's owner, global root) and could write /proc/sys/kernel/core_pattern,
+ * a way to run a program on the host. Paths the kernel lacks are skipped. */
+static void protect_proc(int rootfd) {
+    static const char *const readonly[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
+                                           "/proc/fs"};
+    static const char *const masked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+                                         "/proc/latency_stats", "/proc/acpi", "/proc/scsi"};
+    for (size_t i = 0; i < sizeof readonly / sizeof *readonly; i++) {
+        int at = open_in_root(rootfd, readonly[i]);
+        if (at < 0 && errno == ENOENT)
+            continue;
+        int tree = at < 0 ? -1
+                          : (int)syscall(SYS_open_tree, at, "", OPEN_TREE_CLONE | AT_EMPTY_PATH | AT_RECURSIVE |
+                                                                 O_CLOEXEC);
+        struct mount_attr_arg a = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                               MOUNT_ATTR_NOEXEC};
+        if (tree < 0 || syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0 ||
+            syscall(SYS_move_mount, tree, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            die("make %s read-only", readonly[i]);
+        close(tree);
+        close(at);
+    }
+    for (size_t i = 0; i < sizeof masked / sizeof *masked; i++) {
+        int at = open_in_root(rootfd, masked[i]);
+        if (at < 0 && errno == ENOENT)
+            continue;
+        struct stat st;
+        if (at < 0 || fstat(at, &st) < 0)
+            die("hide %s", masked[i]);
+        close(at);
+        if (S_ISDIR(st.st_mode))
+            mount_fs(rootfd, masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555");
+        else if (bind_mount(rootfd, "/dev/null", masked[i], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                            false) < 0)
+            die("hide %s", masked[i]);
+    }
+}
+
 /* A secret's bytes go from its memory file to a file on a tmpfs of this
  * mount namespace (a memory file itself cannot be bound: its mount is not
  * in our namespace); nothing reaches a disk. Returns the file's path. */
@@ -320,6 +361,7 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
         die("open %s", root);
 
     mount_fs(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    protect_proc(rootfd);
     make_dev(rootfd);
     make_sys(rootfd);
     static const char *const etc[][2] = {

@@ -163,6 +163,7 @@ void cb_copy_env_init(const cb_build_t *b, size_t stage, cb_copy_env_t *env) {
         .env = &b->ev->stage_args[stage],
         .tmpdir = b->scratch,
         .rootless = b->rootless,
+        .max_archive_size = b->max_layer_size,
         .ids_collapsed = !b->ids_exact,
         .clamp_mtime = b->opts->has_timestamp,
         .mtime = b->opts->timestamp,

@@ -72,6 +72,10 @@ static int set_key(cb_config_t *cfg, const char *key, const char *value, const c
         allowed = networks;
     } else if (strcmp(key, "default-registry") == 0) {
         slot = &cfg->default_registry;
+    } else if (strcmp(key, "max-layer-size") == 0) {
+        slot = &cfg->max_layer_size;
+        if (!*slot)
+            cfg->max_layer_size_line = line;
     } else if (strcmp(key, "jobs") == 0) {
         if (cfg->jobs)
             return cb_error_at(err, path, line, 0, "jobs is set twice");
@@ -83,7 +87,8 @@ static int set_key(cb_config_t *cfg, const char *key, const char *value, const c
         cfg->jobs = (unsigned)n;
         return 0;
     } else {
-        static const char *const keys[] = {"root", "compression", "jobs", "network", "default-registry"};
+        static const char *const keys[] = {"root", "compression", "jobs", "network", "default-registry",
+                                           "max-layer-size"};
         const char *best = NULL;
         size_t best_d = 3;
         for (size_t i = 0; i < CB_ARRAY_LEN(keys); i++) {
@@ -96,7 +101,9 @@ static int set_key(cb_config_t *cfg, const char *key, const char *value, const c
         if (best)
             return cb_error_at(err, path, line, 0, "unknown key %s (did you mean %s?)", key, best);
         return cb_error_at(err, path, line, 0,
-                           "unknown key %s (known: root, compression, jobs, network, default-registry)", key);
+                           "unknown key %s (known: root, compression, jobs, network, default-registry, "
+                           "max-layer-size)",
+                           key);
     }
     if (*slot)
         return cb_error_at(err, path, line, 0, "%s is set twice", key);
@@ -154,6 +161,7 @@ void cb_config_clear(cb_config_t *cfg) {
     free(cfg->compression);
     free(cfg->network);
     free(cfg->default_registry);
+    free(cfg->max_layer_size);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -6,6 +6,7 @@
  *   jobs = 4                  # 1..64
  *   network = none            # host | none
  *   default-registry = registry.example.com
+ *   max-layer-size = 32GB     # a layer's uncompressed bytes; 0: no limit
  *
  * One `key = value` per line; blank lines and lines starting with '#' are
  * ignored, as is a " #" comment after a value; a value may be in double
@@ -24,6 +25,8 @@ typedef struct cb_config {
     unsigned jobs;          /* 0: not set */
     char *network;          /* "host" or "none" */
     char *default_registry; /* for pulls and pushes of short names */
+    char *max_layer_size;   /* as written; the builder parses it (cb_build_max_layer_size) */
+    int max_layer_size_line;
 } cb_config_t;
 
 /* Parses one file into *cfg (zeroed first); a missing file is an error. */

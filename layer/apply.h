@@ -38,6 +38,11 @@ typedef struct cb_layer_apply_opts {
     uint64_t max_size; /* most uncompressed bytes to accept; 0: no limit */
 } cb_layer_apply_opts_t;
 
+/* The builder's default for max_size (cbuild.conf max-layer-size): a bound
+ * on what a gzip or zstd bomb can write, several times the largest layers
+ * of common public images (CUDA and ML layers of 5-10 GB uncompressed). */
+#define CB_LAYER_DEFAULT_MAX_SIZE (32ull << 30)
+
 typedef struct cb_layer_apply_result {
     char diff_id[CB_DIGEST_STR_LEN + 1];
     uint64_t tar_size; /* uncompressed bytes */

@@ -251,6 +251,7 @@ int cb_client_head_manifest(cb_client_t *c, const char *ref, char **digest, cb_e
 typedef struct verify_sink {
     cb_sha256_t *h;
     int64_t n;
+    int64_t size; /* what the descriptor says; < 0: unknown */
     cb_http_sink_fn sink;
     cb_http_restart_fn restart;
     void *ctx;
@@ -258,6 +259,12 @@ typedef struct verify_sink {
 
 static int verify_write(void *ctx, const void *buf, size_t n, cb_error_t **err) {
     verify_sink_t *v = ctx;
+    /* Stopped at once: a registry that sends more than the descriptor says
+     * (an endless body) would otherwise fill the disk before the end check. */
+    if (v->size >= 0 && v->n + (int64_t)n > v->size)
+        return cb_error_kind_set(err, CB_ERR_INTEGRITY,
+                                 "the registry sent more than the %lld bytes the manifest says",
+                                 (long long)v->size);
     cb_sha256_update(v->h, buf, n);
     v->n += (int64_t)n;
     return v->sink(v->ctx, buf, n, err);
@@ -277,7 +284,7 @@ int cb_client_get_blob(cb_client_t *c, const char *digest, int64_t size, cb_http
                        cb_error_t **err) {
     cb_autofree char *path = cb_xasprintf("/v2/%s/blobs/%s", c->repository, digest);
     cb_autosha256 cb_sha256_t *h = cb_sha256_new();
-    verify_sink_t v = {.h = h, .sink = sink, .restart = restart, .ctx = ctx};
+    verify_sink_t v = {.h = h, .size = size, .sink = sink, .restart = restart, .ctx = ctx};
     cb_http_request_t rq = CB_HTTP_REQUEST("GET", path);
     rq.sink = verify_write;
     rq.sink_restart = verify_restart;
