@@ -10,14 +10,15 @@
 #   - the registry has no tag or the right one (the manifest goes last);
 #   - the local store fscks clean (a push only reads it);
 #   - the next push to the same repository succeeds with the store's digest,
-#     skopeo inspects the registry's manifest by that digest, and every
-#     fifth run skopeo copies the image out (checking every blob's digest).
+#     the registry's tag serves a manifest with that digest, and every tenth
+#     run skopeo copies the image out (checking every blob's digest).
 # Pull: each run pulls into an empty root, is killed after a random delay in
 # [0, D'] (D' the time of a whole pull), and:
 #   - that root fscks clean as the kill left it (no half-written blob under
 #     its digest, no tag without its blobs);
 #   - the next pull into it succeeds with the registry's digest, fsck is clean
-#     again and skopeo reads the pulled image from the store.
+#     again (every blob hashed) and, every tenth run, skopeo reads the
+#     pulled image from the store.
 # Neither leaves a cbuild process behind.
 source "$CB_SOURCE_DIR/tests/integration/lib/common.sh"
 source "$CB_SOURCE_DIR/tests/integration/lib/registry.sh"
@@ -57,10 +58,11 @@ kill_after() {
     left=$(our_procs)
     [ -z "$left" ] || bad "processes left after the kill: $left"
 }
-# registry_digest REPO: the digest the registry's tag gives, or "none".
+# registry_digest REPO: the sha256 of the manifest the registry's tag 1 gives, or "none".
+accept="application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
 registry_digest() {
-    skopeo inspect --raw --tls-verify=false "docker://$R/$1:1" 2>/dev/null | sha256sum | sed 's/^/sha256:/; s/ .*//' |
-        grep -v "^sha256:$(printf '' | sha256sum | cut -d' ' -f1)\$" || echo none
+    curl -sf -H "Accept: $accept" "http://$R/v2/$1/manifests/1" >"$T/manifest" &&
+        echo "sha256:$(sha256sum <"$T/manifest" | cut -d' ' -f1)" || echo none
 }
 
 # --- pushes ------------------------------------------------------------------------
@@ -85,7 +87,7 @@ for i in $(seq 1 "$runs"); do
     cb_ok "push run $i (kill after $delay ms): the next push" push -q app:1 "docker://$R/p$i/app:1"
     eq "push run $i: pushed digest" "$(cat "$T/out")" "$want"
     eq "push run $i: registry digest" "$(registry_digest "p$i/app")" "$want"
-    if [ $((i % 5)) -eq 0 ]; then
+    if [ $((i % 10)) -eq 0 ]; then
         rm -rf "$T/copy"
         check "push run $i: skopeo copy verifies every blob" \
             skopeo copy -q --src-tls-verify=false "docker://$R/p$i/app:1" "oci:$T/copy:x"
@@ -115,8 +117,10 @@ for i in $(seq 1 "$runs"); do
     cb_ok "pull run $i (kill after $delay ms): the next pull" pull -q --root "$proot" "$R/timing/app:1"
     eq "pull run $i: pulled digest" "$(cat "$T/out")" "$want"
     check "pull run $i: fsck after the next pull" "$CBUILD" fsck -q --root "$proot"
-    eq "pull run $i: skopeo reads the store" \
-        "$(skopeo inspect --format '{{.Digest}}' "oci:$proot/store:$R/timing/app:1" 2>&1)" "$want"
+    if [ $((i % 10)) -eq 0 ]; then
+        eq "pull run $i: skopeo reads the store" \
+            "$(skopeo inspect --format '{{.Digest}}' "oci:$proot/store:$R/timing/app:1" 2>&1)" "$want"
+    fi
 done
 echo "pulls: $killed killed, $early had ended before their kill, $partial left files in ROOT/tmp; $(($(now_ms) - t_start)) ms"
 finish
