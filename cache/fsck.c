@@ -245,16 +245,24 @@ static void check_doc(fsck_t *f, const cb_oci_descriptor_t *d, const char *what,
         check_index(f, data, len, d, what, path, depth);
 }
 
-static void check_layout(fsck_t *f) {
-    cb_autofree char *path = cb_xasprintf("%s/oci-layout", f->store.dir);
+/* A small JSON file of the layout, parsed; NULL (and a problem) otherwise. */
+static json_t *read_json(fsck_t *f, const char *path, size_t max) {
     cb_autofree char *data = NULL;
     size_t len = 0;
     cb_autoerr cb_error_t *e = NULL;
-    cb_autojson json_t *j = NULL;
-    if (cb_read_file(path, 4096, &data, &len, &e) < 0 || cb_oci_json_parse(data, len, path, &j, &e) < 0) {
+    json_t *j = NULL;
+    if (cb_read_file(path, max, &data, &len, &e) < 0 || cb_oci_json_parse(data, len, path, &j, &e) < 0) {
         add_error(f, false, path, "", e);
-        return;
+        return NULL;
     }
+    return j;
+}
+
+static void check_layout(fsck_t *f) {
+    cb_autofree char *path = cb_xasprintf("%s/oci-layout", f->store.dir);
+    cb_autojson json_t *j = read_json(f, path, 4096);
+    if (j == NULL)
+        return;
     const char *v = json_string_value(json_object_get(j, "imageLayoutVersion"));
     if (v == NULL || strcmp(v, "1.0.0") != 0)
         add_problem(f, false, path, "not an OCI layout version 1.0.0");
@@ -262,15 +270,10 @@ static void check_layout(fsck_t *f) {
 
 static void check_images(fsck_t *f) {
     cb_autofree char *path = cb_xasprintf("%s/index.json", f->store.dir);
-    cb_autofree char *data = NULL;
-    size_t len = 0;
-    cb_autoerr cb_error_t *e = NULL;
-    cb_autojson json_t *j = NULL;
-    if (cb_read_file(path, CB_OCI_MAX_DOC_SIZE, &data, &len, &e) < 0 ||
-        cb_oci_json_parse(data, len, path, &j, &e) < 0) {
-        add_error(f, false, path, "", e);
+    cb_autojson json_t *j = read_json(f, path, CB_OCI_MAX_DOC_SIZE);
+    if (j == NULL)
         return;
-    }
+    cb_autoerr cb_error_t *e = NULL;
     json_t *manifests = json_object_get(j, "manifests");
     if (!json_is_array(manifests)) {
         add_problem(f, false, path, "no \"manifests\" array");

@@ -40,6 +40,9 @@ from urllib.parse import parse_qs, urlparse
 
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 MODES = ("drop", "500", "429", "cut", "stall", "trunc")
+# What --modes and an empty modes= mean: stall and trunc only when asked for
+# (a stall costs the client its whole low-speed timeout).
+DEFAULT_MODES = ("drop", "500", "429", "cut")
 
 
 class State:
@@ -137,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/_fault/config" and self.command == "POST":
             q = parse_qs(url.query)
             modes = tuple(m for m in q.get("modes", [",".join(st.modes)])[0].split(",") if m in MODES)
-            st.configure(int(q.get("seed", [st.seed])[0]), float(q.get("rate", [st.rate])[0]), modes or MODES,
+            st.configure(int(q.get("seed", [st.seed])[0]), float(q.get("rate", [st.rate])[0]), modes or DEFAULT_MODES,
                          q.get("match", [None])[0])
             self.small(200, st.snapshot())
         else:
@@ -240,7 +243,7 @@ def main():
     ap.add_argument("--upstream", required=True, help="host:port of a plain-http registry")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rate", type=float, default=0.0)
-    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--modes", default=",".join(DEFAULT_MODES))
     ap.add_argument("--log", required=True)
     ap.add_argument("--stall", type=float, default=600.0, help="seconds a stalled answer is held")
     a = ap.parse_args()
@@ -248,7 +251,7 @@ def main():
     srv.daemon_threads = True
     srv.upstream = a.upstream
     srv.stall = a.stall
-    srv.state = State(a.seed, a.rate, tuple(m for m in a.modes.split(",") if m in MODES) or MODES, a.log)
+    srv.state = State(a.seed, a.rate, tuple(m for m in a.modes.split(",") if m in MODES) or DEFAULT_MODES, a.log)
     print("fault proxy on", a.port, "->", a.upstream, flush=True)
     srv.serve_forever()
 
