@@ -16,6 +16,7 @@ static const cb_command_t commands[] = {
     {"tag", cb_cmd_tag, "give an image in the local store another name"},
     {"rmi", cb_cmd_rmi, "remove image names from the local store"},
     {"prune", cb_cmd_prune, "remove unused build cache, blobs and leftovers from the root"},
+    {"fsck", cb_cmd_fsck, "check every blob, image and cache record of the root"},
     {"df", cb_cmd_df, "show the root's disk usage and what prune would reclaim"},
     {"push", cb_cmd_push, "push an image of the local store to a registry"},
     {"pull", cb_cmd_pull, "pull an image from a registry into the local store"},

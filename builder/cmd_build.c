@@ -15,6 +15,7 @@
 #include "builder/progress.h"
 #include "builder/userns.h"
 #include "cache/root.h"
+#include "common/interrupt.h"
 
 enum {
     OPT_BUILD_ARG = 1000,
@@ -428,6 +429,7 @@ int cb_cmd_build(int argc, char **argv) {
         cb_build_opts_free(&opts);
         return cb_error_exit_code(err);
     }
+    cb_interrupt_install();
     cb_progress_start(progress);
     if (cb_userns_enter(&err) < 0 || (opts.cache_to && cache_keys_file(&opts, &err) < 0) ||
         cb_build_run(&opts, &digest, &err) < 0 || (opts.push && push_tags(&opts, digest, &err) < 0) ||

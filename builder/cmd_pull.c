@@ -7,6 +7,7 @@
 #include "builder/progress.h"
 #include "builder/registry_cli.h"
 #include "cache/root.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "push/pull.h"
 
@@ -42,6 +43,7 @@ static int run_pull(const cb_registry_cli_t *reg, const char *root_opt, const ch
     if (quiet)
         cb_log_set_quiet(1);
     cb_progress_start_transfers(quiet);
+    cb_interrupt_install();
     if ((platform && cb_oci_platform_parse(platform, &want, &err) < 0) ||
         cb_cli_open_store(root_opt, &root, &store, &err) < 0 ||
         cb_registry_cli_http(reg, &http, &err) < 0) {

@@ -12,6 +12,7 @@
 #include "builder/commands.h"
 #include "builder/progress.h"
 #include "cache/images.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "push/push.h"
 #include "push/client.h"
@@ -121,6 +122,7 @@ static int push_main(const char *root_opt, const char *image, const char *dest, 
     cb_autoroot cb_root_t *root = NULL;
     cb_autostore cb_store_t *store = NULL;
     cb_autofree char *digest = NULL;
+    cb_interrupt_install();
     if (cb_cli_open_store(root_opt, &root, &store, &err) < 0 ||
         cb_push_cli_run(root, store, image, dest, o, &digest, &err) < 0)
         return cb_cli_fail(err);

@@ -18,6 +18,7 @@ int cb_cmd_inspect(int argc, char **argv);
 int cb_cmd_tag(int argc, char **argv);
 int cb_cmd_rmi(int argc, char **argv);
 int cb_cmd_prune(int argc, char **argv);
+int cb_cmd_fsck(int argc, char **argv);
 int cb_cmd_history(int argc, char **argv);
 int cb_cmd_df(int argc, char **argv);
 int cb_cmd_graph(int argc, char **argv);

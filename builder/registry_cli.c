@@ -113,10 +113,29 @@ int cb_registry_parse_creds(const char *s, cb_creds_t *out, cb_error_t **err) {
     return 0;
 }
 
+/* $CBUILD_REGISTRY_TIMEOUT: seconds without a byte moving (and to connect)
+ * before a request is given up and retried; 60 (30 to connect) unless set. */
+static int stall_timeout(cb_http_opts_t *ho, cb_error_t **err) {
+    const char *env = getenv("CBUILD_REGISTRY_TIMEOUT");
+    if (env == NULL || *env == '\0')
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(env, &end, 10);
+    if (errno || *end || v < 1 || v > 86400)
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "CBUILD_REGISTRY_TIMEOUT=%s: expected seconds, 1 to 86400", env);
+    ho->stall_timeout_s = v;
+    ho->connect_timeout_s = v;
+    return 0;
+}
+
 int cb_registry_cli_http(const cb_registry_cli_t *o, cb_http_t **out, cb_error_t **err) {
     cb_http_opts_t ho = CB_HTTP_OPTS_INIT;
     ho.tls_verify = o->tls_verify;
     ho.cert_dir = o->cert_dir;
+    if (stall_timeout(&ho, err) < 0)
+        return -1;
     return cb_http_new(&ho, out, err);
 }
 

@@ -29,6 +29,7 @@
 
 #include "builder/build_state.h"
 #include "builder/progress.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "parser/graph.h"
 
@@ -97,7 +98,8 @@ static char *error_json(const cb_error_t *err) {
 }
 
 _Noreturn static void run_child(cb_build_t *b, size_t stage, int fd) {
-    signal(SIGTERM, SIG_DFL);
+    /* SIGTERM from the parent (another stage failed, or Ctrl-C) keeps
+     * cmd_build's handler: the stage unwinds and removes its temp files. */
     b->tree_tag = (int)getpid(); /* trees it makes do not collide with another child's */
     cb_error_t *err = NULL;
     int rc = cb_stage_execute(b, stage, &err);
@@ -179,11 +181,6 @@ static bool ready(const cb_build_t *b, const stage_run_t *state, size_t s) {
     return true;
 }
 
-static volatile sig_atomic_t stop_signal;
-static void on_stop(int sig) {
-    stop_signal = sig;
-}
-
 int cb_schedule_stages(cb_build_t *b, cb_error_t **err) {
     const cb_graph_t *g = b->ev->graph;
     unsigned jobs = b->opts->jobs ? b->opts->jobs : jobs_default();
@@ -196,11 +193,8 @@ int cb_schedule_stages(cb_build_t *b, cb_error_t **err) {
     running_t *run = cb_xcalloc(jobs, sizeof *run);
     size_t nrun = 0, ndone = 0;
     int rc = 0;
-    struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    stop_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    /* SIGINT and SIGTERM: cmd_build's handler (common/interrupt.h), which
+     * the stages' builders inherit. */
 
     while (ndone < g->norder && rc == 0) {
         /* Start what is ready: alone in this process, or in children. */
@@ -235,8 +229,6 @@ int cb_schedule_stages(cb_build_t *b, cb_error_t **err) {
             pid_t pid = fork();
             if (pid == 0) {
                 close(p[0]);
-                sigaction(SIGINT, &old_int, NULL);
-                sigaction(SIGTERM, &old_term, NULL);
                 run_child(b, s, p[1]);
             }
             close(p[1]);
@@ -256,10 +248,8 @@ int cb_schedule_stages(cb_build_t *b, cb_error_t **err) {
                 pfd[i] = (struct pollfd){.fd = run[i].fd, .events = POLLIN};
             if (poll(pfd, n, -1) < 0 && errno != EINTR)
                 break;
-            if (stop_signal) {
-                rc = cb_error_kind_set(err, CB_ERR_INTERRUPTED, "interrupted by %s",
-                                       stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-                (*err)->status = stop_signal;
+            if (cb_interrupt_check(err) < 0) {
+                rc = -1;
                 break;
             }
             bool finished = false;
@@ -300,8 +290,6 @@ int cb_schedule_stages(cb_build_t *b, cb_error_t **err) {
         close(run[i].fd);
         cb_buf_free(&run[i].out);
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     free(run);
     free(state);
     free(first_step);

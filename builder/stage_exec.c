@@ -11,6 +11,7 @@
 #include "builder/last_build.h"
 #include "builder/progress.h"
 #include "cache/blob.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "common/match.h"
 #include "layer/resolve.h"
@@ -396,6 +397,8 @@ int cb_stage_execute(cb_build_t *b, size_t stage, cb_error_t **err) {
     cb_step_key_from(b, stage);
     for (size_t i = 0; i < s->ninstrs; i++) {
         const cb_instr_t *ins = s->instrs[i];
+        if (cb_interrupt_check(err) < 0)
+            return -1;
         announce(b, stage, ins);
         if (run_cached(b, stage, i, ins, err) < 0)
             return ins->from_onbuild ? cb_onbuild_error(err, s, ins)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/interrupt.h"
 #include "common/util.h"
 
 struct cb_blob_writer {
@@ -43,6 +44,11 @@ int cb_blob_begin(const cb_store_t *store, cb_blob_writer_t **out, cb_error_t **
 int cb_blob_write(cb_blob_writer_t *w, const void *buf, size_t n, cb_error_t **err) {
     if (w->sealed || w->failed)
         return cb_error_kind_set(err, CB_ERR_INTERNAL, "blob writer used after seal or failure");
+    /* Every layer, import and download goes through here. */
+    if (cb_interrupt_check(err) < 0) {
+        w->failed = true;
+        return -1;
+    }
     const char *p = buf;
     size_t left = n;
     while (left > 0) {

@@ -99,27 +99,35 @@ static const char *blob_missing(const cb_root_t *root, const cb_oci_descriptor_t
     return NULL;
 }
 
+int cb_cache_record_load(const cb_root_t *root, const char *key, cb_cache_record_t *rec,
+                         cb_error_t **err) {
+    memset(rec, 0, sizeof *rec);
+    if (check_key(key, err) < 0)
+        return -1;
+    cb_autofree char *path = cb_cache_record_path(root, key);
+    cb_autofree char *data = NULL;
+    size_t len = 0;
+    if (cb_read_file(path, CB_CACHE_RECORD_MAX_SIZE, &data, &len, err) < 0)
+        return -1;
+    if (decode(data, len, key, rec, err) < 0) {
+        cb_cache_record_clear(rec);
+        return cb_error_wrap(err, "damaged");
+    }
+    return 0;
+}
+
 int cb_cache_record_get(const cb_root_t *root, const char *key, cb_cache_record_t *rec,
                         bool *found, cb_error_t **err) {
     memset(rec, 0, sizeof *rec);
     *found = false;
     if (check_key(key, err) < 0)
         return -1;
-    cb_autofree char *path = cb_cache_record_path(root, key);
-    cb_autofree char *data = NULL;
-    size_t len = 0;
     cb_autoerr cb_error_t *why = NULL;
-    if (cb_read_file(path, CB_CACHE_RECORD_MAX_SIZE, &data, &len, &why) < 0) {
+    if (cb_cache_record_load(root, key, rec, &why) < 0) {
         if (why->kind != CB_ERR_SYSTEM || why->status != ENOENT) {
             cb_autofree char *msg = cb_error_message(why);
             cb_debug("cache", "cache record %s ignored: %s", key, msg);
         }
-        return 0;
-    }
-    if (decode(data, len, key, rec, &why) < 0) {
-        cb_autofree char *msg = cb_error_message(why);
-        cb_debug("cache", "cache record %s ignored: damaged: %s", key, msg);
-        cb_cache_record_clear(rec);
         return 0;
     }
     const char *missing = rec->empty_layer ? NULL : blob_missing(root, &rec->layer);

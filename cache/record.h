@@ -49,6 +49,12 @@ char *cb_cache_record_path(const cb_root_t *root, const char *key);
  * with its blob exists; false (rec zeroed) otherwise. */
 int cb_cache_record_get(const cb_root_t *root, const char *key, cb_cache_record_t *rec,
                         bool *found, cb_error_t **err);
+/* Reads and decodes the record strictly (as get does) without looking for
+ * its blob: an error says why it cannot be used (a system error with ENOENT
+ * when there is none, "damaged: ..." when it does not decode). For fsck,
+ * which must say what is wrong; builds use get. */
+int cb_cache_record_load(const cb_root_t *root, const char *key, cb_cache_record_t *rec,
+                         cb_error_t **err);
 /* Records rec under key, replacing any record there. */
 int cb_cache_record_put(const cb_root_t *root, const char *key, const cb_cache_record_t *rec,
                         cb_error_t **err);

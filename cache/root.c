@@ -75,16 +75,21 @@ int cb_root_resolve(const char *explicit_root, char **out, cb_error_t **err) {
     return 0;
 }
 
-int cb_root_open(const char *explicit_root, cb_root_t **out, cb_error_t **err) {
-    cb_autofree char *path = NULL;
-    if (cb_root_resolve(explicit_root, &path, err) < 0)
-        return -1;
+cb_root_t *cb_root_paths(const char *path) {
     cb_root_t *r = cb_xcalloc(1, sizeof *r);
-    r->path = cb_steal_pointer(&path);
+    r->path = cb_xstrdup(path);
     r->store = cb_xasprintf("%s/store", r->path);
     r->layers = cb_xasprintf("%s/layers", r->path);
     r->cache = cb_xasprintf("%s/cache", r->path);
     r->tmp = cb_xasprintf("%s/tmp", r->path);
+    return r;
+}
+
+int cb_root_open(const char *explicit_root, cb_root_t **out, cb_error_t **err) {
+    cb_autofree char *path = NULL;
+    if (cb_root_resolve(explicit_root, &path, err) < 0)
+        return -1;
+    cb_root_t *r = cb_root_paths(path);
     const char *dirs[] = {r->path, r->layers, r->cache, r->tmp};
     for (size_t i = 0; i < CB_ARRAY_LEN(dirs); i++) {
         if (cb_mkdir_p(dirs[i], 0700, err) < 0)

@@ -32,6 +32,9 @@ int cb_root_resolve(const char *explicit_root, char **out, cb_error_t **err);
 /* Resolves (as cb_root_resolve), creates the directories that are missing and
  * initialises ROOT/store as an OCI layout. */
 int cb_root_open(const char *explicit_root, cb_root_t **out, cb_error_t **err);
+/* The paths of the root at `path` (absolute), creating and checking nothing:
+ * for fsck, which must see the root as it is. */
+cb_root_t *cb_root_paths(const char *path);
 void cb_root_free(cb_root_t *root);
 static inline void cb_root_freep(cb_root_t **p) {
     cb_root_free(*p);

@@ -120,6 +120,11 @@ void cb_error_print(const cb_error_t *err, FILE *out) {
     else
         fprintf(out, "cbuild: %s\n", msg);
     free(msg);
+    /* The one system error whose cure is the user's, not cbuild's. */
+    const cb_error_t *root = cb_error_root(err);
+    if (root->kind == CB_ERR_SYSTEM && (root->status == ENOSPC || root->status == EDQUOT))
+        fprintf(out, "cbuild: the file system named above is full: free space there ('cbuild prune' "
+                     "removes what no image or cache record uses) and run again\n");
 }
 
 int cb_error_exit_code(const cb_error_t *err) {

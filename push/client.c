@@ -105,6 +105,9 @@ int cb_client_open(const cb_client_opts_t *o, const cb_ref_t *ref, const char *a
     if (rs.status == 401) {
         if (cb_auth_learn(c->auth, &rs, err) < 0)
             return -1;
+    } else if (rs.status == 429 || rs.status >= 500) {
+        return cb_registry_fail(err, &rs, "%s: the registry at %s is busy or failing (after the retries)",
+                                c->name, c->base);
     } else if (rs.status != 200) {
         return cb_registry_fail(err, &rs, "%s: %s/v2/ does not look like a registry", c->name,
                                 c->base);

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,8 +81,11 @@ int cb_registry_fail(cb_error_t **err, const cb_http_response_t *resp, const cha
     cb_autofree char *what = cb_xvasprintf(fmt, ap);
     va_end(ap);
     cb_autofree char *text = cb_registry_error_text(resp);
-    cb_error_kind_t kind = resp->status >= 400 && resp->status < 500 ? CB_ERR_INPUT
-                                                                      : CB_ERR_LIBRARY;
+    /* 4xx is the request's fault (exit 2), except 408 and 429: the
+     * registry's state, as 5xx is (exit 1). */
+    bool busy = resp->status == 408 || resp->status == 429;
+    cb_error_kind_t kind = resp->status >= 400 && resp->status < 500 && !busy ? CB_ERR_INPUT
+                                                                               : CB_ERR_LIBRARY;
     if (text)
         return cb_error_kind_set(err, kind, "%s: HTTP %ld: %s", what, resp->status, text);
     return cb_error_kind_set(err, kind, "%s: HTTP %ld", what, resp->status);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/curl_lazy.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "push/http_tls.h"
 
@@ -238,7 +239,7 @@ static size_t on_header(char *buf, size_t size, size_t nmemb, void *u) {
 
 static int on_progress(void *u, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
     const attempt_t *a = u;
-    return a->rq->cancel && atomic_load(a->rq->cancel) ? 1 : 0;
+    return cb_interrupt_signal() || (a->rq->cancel && atomic_load(a->rq->cancel)) ? 1 : 0;
 }
 
 const char *cb_http_header(const cb_http_response_t *resp, const char *name, size_t idx) {
@@ -326,7 +327,7 @@ long cb_http_retry_after_ms(const cb_http_response_t *rs) {
 }
 
 static void sleep_ms(long ms, const atomic_int *cancel) {
-    while (ms > 0 && !(cancel && atomic_load(cancel))) {
+    while (ms > 0 && !cb_interrupt_signal() && !(cancel && atomic_load(cancel))) {
         long step = ms < 100 ? ms : 100;
         struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -358,11 +359,10 @@ static int setup(attempt_t *a, struct curl_slist *hdrs, char *errbuf, cb_error_t
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
-    if (rq->cancel) {
-        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(e, CURLOPT_XFERINFODATA, a);
-        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    }
+    /* Always: a SIGINT must stop a stalled transfer too. */
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, a);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     if (strcmp(rq->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (has_body(rq) || strcmp(rq->method, "PUT") == 0 ||
@@ -412,7 +412,7 @@ static int attempt_once(attempt_t *a, bool *retry, cb_error_t **err) {
     if (rc == CURLE_OK)
         return 0;
     if (rc == CURLE_ABORTED_BY_CALLBACK)
-        return cb_error_kind_set(err, CB_ERR_INTERRUPTED, "cancelled");
+        return cb_interrupt_check(err) < 0 ? -1 : cb_error_kind_set(err, CB_ERR_INTERRUPTED, "cancelled");
     *retry = transient(rc);
     return cb_error_kind_set(err, CB_ERR_LIBRARY, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
@@ -432,7 +432,7 @@ int cb_http_do(cb_http_t *h, const cb_http_request_t *req, cb_http_response_t *r
         attempt_t a = {.h = h, .rq = req, .rs = resp, .e = e};
         bool retry = false;
         cb_error_t *aerr = NULL;
-        r = attempt_once(&a, &retry, &aerr);
+        r = cb_interrupt_check(&aerr) < 0 ? -1 : attempt_once(&a, &retry, &aerr);
         long wait = delay;
         if (r == 0) {
             bool busy = resp->status >= 500 || resp->status == 429;

@@ -14,7 +14,7 @@ _cbuild() {
     local cur prev cmd cmd_i i
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="build images inspect history tag rmi prune df push pull login logout parse graph version"
+    local commands="build images inspect history tag rmi prune fsck df push pull login logout parse graph version"
     local registry_opts="--tls-verify --cert-dir --creds --authfile --default-registry"
     local build_opts="--tag -t --file -f --build-arg --label --target --platform --root --format
         --compression --timestamp --output -o --iidfile --push --digestfile --cache-to --cache-from
@@ -87,6 +87,7 @@ _cbuild() {
     inspect | tag | rmi) opts="--root --help -h" ;;
     history) opts="--root --format --no-trunc --help -h" ;;
     prune) opts="--all -a --keep-storage --filter --force -f --root --help -h" ;;
+    fsck) opts="--repair --quiet -q --root --help -h" ;;
     df) opts="--root --format --help -h" ;;
     push) opts="--digestfile --jobs --quiet -q --root $registry_opts --help -h" ;;
     pull) opts="--platform --quiet -q --root $registry_opts --help -h" ;;

@@ -11,6 +11,8 @@
 #     expected content; skopeo reads it;
 #   - every blob in the store matches its digest (sha256sum over
 #     blobs/sha256/*; a blob is checked again only when its inode changed);
+#   - `cbuild fsck` finds nothing, right after the kill and after the next
+#     build (blobs, image references, cache records);
 #   - no process of the killed build is left (its RUN step's processes carry
 #     a token in their environment and command line; the step dies with
 #     cbuild through PDEATHSIG), and no mount under the test dir remains.
@@ -140,11 +142,15 @@ for i in $(seq 1 "$runs"); do
     fi
     garbage >"$T/garbage.killed"
     new=$(comm -13 "$T/garbage.before" "$T/garbage.killed")
+    # What the kill left is consistent as it is, before anything cleans up.
+    cb fsck -q
+    [ "$rc" -eq 0 ] && ok || bad "run $i (kill after $delay ms): fsck after the kill: exit $rc: $(head -5 "$T/out") $(tail -2 "$T/err")"
 
     cb_ok "run $i (kill after $delay ms): the next build" -t crash:ok "$ctx"
     [ "$rc" -eq 0 ] || { tail -5 "$T/killed.out"; }
     check "run $i (kill after $delay ms): the image" image_ok crash:ok
     check "run $i (kill after $delay ms): every blob matches its digest" blobs_ok
+    check "run $i (kill after $delay ms): fsck after the next build" "$CBUILD" fsck -q
     if [ -n "$new" ]; then
         with_garbage=$((with_garbage + 1))
         garbage >"$T/garbage.after"

@@ -5,7 +5,7 @@
 
 cb_ok "cbuild --help" --help
 cmds=$(awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {print $1}' "$T/out")
-eq "the command list" "$(echo $cmds)" "build images inspect history tag rmi prune df push pull login logout parse graph version"
+eq "the command list" "$(echo $cmds)" "build images inspect history tag rmi prune fsck df push pull login logout parse graph version"
 for c in $cmds; do
     cb_ok "$c --help" "$c" --help
     grep -q "^Usage: cbuild" "$T/out" && ok || bad "$c --help prints no usage: $(head -3 "$T/out")"

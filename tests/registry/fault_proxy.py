@@ -11,11 +11,20 @@ random generator picks it for a fault (probability --rate, decided in arrival or
         the body to the registry as a complete PATCH, then close the client's
         connection: the registry holds more than the client knows of (distribution
         2.8 then refuses the client's last upload URL, its offset being stale)
+  stall a GET whose answer has a body: forwarded, then the status, the headers and
+        half the body are sent and the connection is held without another byte for
+        --stall seconds (default 600); any other request: read, not forwarded, and
+        nothing answered for as long (the client's low-speed limit must give up)
+  trunc a GET whose answer has a body: forwarded, then sent with its full
+        Content-Length but only half the body, and the connection closed (a
+        download cut short); others fall back to drop
 Control, never faulted:
   GET  /_fault/stats                  counters as JSON (requests, forwarded, faults per
                                       kind, bytes forwarded upstream per method, per
                                       method/kind request counts)
-  POST /_fault/config?seed=&rate=&modes=drop,500,429,cut   reconfigure and zero counters
+  POST /_fault/config?seed=&rate=&modes=drop,500,429,cut,stall,trunc&match=REGEX
+                                      reconfigure and zero counters; with match, only
+                                      requests whose path matches REGEX may be faulted
 Each request is also logged to --log as "METHOD PATH STATUS|FAULT BYTES-UP".
 """
 import argparse
@@ -25,11 +34,15 @@ import random
 import re
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
-MODES = ("drop", "500", "429", "cut")
+MODES = ("drop", "500", "429", "cut", "stall", "trunc")
+# What --modes and an empty modes= mean: stall and trunc only when asked for
+# (a stall costs the client its whole low-speed timeout).
+DEFAULT_MODES = ("drop", "500", "429", "cut")
 
 
 class State:
@@ -38,9 +51,10 @@ class State:
         self.logf = open(logpath, "a")
         self.configure(seed, rate, modes)
 
-    def configure(self, seed, rate, modes):
+    def configure(self, seed, rate, modes, match=None):
         with self.lock:
             self.seed, self.rate, self.modes = seed, rate, modes
+            self.match = re.compile(match) if match else None
             self.rng = random.Random(seed)
             self.stats = {"requests": 0, "forwarded": 0, "faults": {m: 0 for m in MODES},
                           "bytes_up": {}, "methods": {}, "blob_uploads": 0, "blob_heads": 0,
@@ -57,6 +71,8 @@ class State:
                 s["mounts"] += 1
             if method == "PUT" and "/manifests/" in path:
                 s["manifest_puts"] += 1
+            if self.match and not self.match.search(path):
+                return None
             if self.rate > 0 and self.rng.random() < self.rate:
                 return self.modes[self.rng.randrange(len(self.modes))]
             return None
@@ -124,7 +140,8 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/_fault/config" and self.command == "POST":
             q = parse_qs(url.query)
             modes = tuple(m for m in q.get("modes", [",".join(st.modes)])[0].split(",") if m in MODES)
-            st.configure(int(q.get("seed", [st.seed])[0]), float(q.get("rate", [st.rate])[0]), modes or MODES)
+            st.configure(int(q.get("seed", [st.seed])[0]), float(q.get("rate", [st.rate])[0]), modes or DEFAULT_MODES,
+                         q.get("match", [None])[0])
             self.small(200, st.snapshot())
         else:
             self.small(404, "{}")
@@ -138,6 +155,14 @@ class Handler(BaseHTTPRequestHandler):
         fault = st.decide(self.command, url.path, url.query)
         if fault == "cut" and not (self.command == "PATCH" and int(self.headers.get("Content-Length") or 0) > 1):
             fault = "drop"
+        if fault == "trunc" and self.command != "GET":
+            fault = "drop"
+        if fault == "stall" and self.command != "GET":
+            self.read_body()
+            st.count(self.command, url.path, 0, fault, None)
+            time.sleep(self.server.stall)
+            self.close_connection = True
+            return
         if fault == "500":
             self.read_body()
             st.count(self.command, url.path, 0, fault, None)
@@ -179,6 +204,15 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "cut":
             self.close_connection = True
             return
+        if fault in ("stall", "trunc") and len(data) < 2:
+            if fault == "stall":  # nothing to cut in half: hold it all back
+                time.sleep(self.server.stall)
+            self.close_connection = True
+            return
+        if fault in ("stall", "trunc"):
+            data_sent = data[:len(data) // 2]
+        else:
+            data_sent = data
         self.send_response(resp.status)
         length_sent = False
         for k, v in resp.getheaders():
@@ -186,14 +220,19 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             if k.lower() == "content-length":
                 if self.command != "HEAD":
-                    v = str(len(data))
+                    v = str(len(data))  # the whole body's, also when only half is sent
                 length_sent = True
             self.send_header(k, v)
         if not length_sent:
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self.wfile.write(data_sent)
+        if fault == "stall":
+            self.wfile.flush()
+            time.sleep(self.server.stall)
+        if fault in ("stall", "trunc"):
+            self.close_connection = True
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any
 
@@ -204,13 +243,15 @@ def main():
     ap.add_argument("--upstream", required=True, help="host:port of a plain-http registry")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rate", type=float, default=0.0)
-    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--modes", default=",".join(DEFAULT_MODES))
     ap.add_argument("--log", required=True)
+    ap.add_argument("--stall", type=float, default=600.0, help="seconds a stalled answer is held")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
     srv.upstream = a.upstream
-    srv.state = State(a.seed, a.rate, tuple(m for m in a.modes.split(",") if m in MODES) or MODES, a.log)
+    srv.stall = a.stall
+    srv.state = State(a.seed, a.rate, tuple(m for m in a.modes.split(",") if m in MODES) or DEFAULT_MODES, a.log)
     print("fault proxy on", a.port, "->", a.upstream, flush=True)
     srv.serve_forever()
 
