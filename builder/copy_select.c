@@ -139,9 +139,15 @@ static int copy_file_source(copy_ctx_t *c, const char *named, const copy_resolve
     if (copy_open_parent(c->src_root, r->path, &parentfd, &rbase, err) < 0)
         return -1;
     if (c->is_add && c->ins->unpack != 0 && S_ISREG(r->st.st_mode)) {
-        cb_autoclose int fd = openat(parentfd, rbase, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* O_NONBLOCK: a fifo swapped in since the stat must not block. */
+        cb_autoclose int fd = openat(parentfd, rbase, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
             return cb_error_set(err, errno, "%s: open '%s'", c->cmd, named);
+        struct stat now;
+        if (fstat(fd, &now) < 0)
+            return cb_error_set(err, errno, "%s: stat '%s'", c->cmd, named);
+        if (!S_ISREG(now.st_mode))
+            return cb_error_kind_set(err, CB_ERR_INPUT, "%s: '%s' changed while being read", c->cmd, named);
         bool is_tar = false;
         if (copy_is_archive(fd, &is_tar, err) < 0)
             return -1;

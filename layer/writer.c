@@ -331,14 +331,19 @@ static int add_entry(cb_layer_writer_t *w, int parentfd, const char *base, const
     bool is_known = key_known(w, &st, known);
     cb_autoclose int fd = -1;
     if ((S_ISREG(st.st_mode) && !is_known) || S_ISDIR(st.st_mode)) {
-        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+        /* O_NONBLOCK: a file swapped for a fifo since fstatat must not
+         * block the open (it has no effect on files and directories). */
+        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
         fd = openat(parentfd, base, S_ISDIR(st.st_mode) ? flags | O_DIRECTORY : flags);
         if (fd < 0)
             return cb_error_set(err, errno, "layer: open '%s'", name);
         /* Metadata from the descriptor we read: the path may have been
-         * swapped since fstatat. */
+         * swapped since fstatat, and then it must still be what we meant. */
+        mode_t type = st.st_mode & S_IFMT;
         if (fstat(fd, &st) < 0)
             return cb_error_set(err, errno, "layer: stat '%s'", name);
+        if ((st.st_mode & S_IFMT) != type)
+            return cb_error_kind_set(err, CB_ERR_INPUT, "layer: '%s' changed while being read", name);
     }
     struct archive_entry *host = archive_entry_new();
     if (host_entry(w, host, parentfd, base, fd, &st, name, err) < 0) {
