@@ -77,6 +77,7 @@ static void tree_key(const cb_build_t *b, const cb_image_layer_t *layers, size_t
         cb_sha256_update(h, "\n", 1);
     }
     cb_sha256_final(h, out);
+    cb_sha256_free(h);
 }
 
 /* Opens ROOT/layers/<key>/rootfs, applying the layers first when no build
