@@ -1,6 +1,7 @@
 /* cbuild fsck: what is checked and repaired, and why, is in cache/fsck.h. */
 #include "cache/fsck.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -258,8 +259,27 @@ static json_t *read_json(fsck_t *f, const char *path, size_t max) {
     return j;
 }
 
+/* A layout file missing from a store that holds no blob yet: the store's
+ * creation was cut short (the next command that opens it writes the file),
+ * not damage. */
+static bool unborn(const fsck_t *f, const char *path) {
+    if (access(path, F_OK) == 0 || errno != ENOENT)
+        return false;
+    cb_autofree char *blobs = cb_xasprintf("%s/blobs/sha256", f->store.dir);
+    cb_autoclosedir DIR *d = opendir(blobs);
+    if (d == NULL)
+        return errno == ENOENT;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            return false;
+    return true;
+}
+
 static void check_layout(fsck_t *f) {
     cb_autofree char *path = cb_xasprintf("%s/oci-layout", f->store.dir);
+    if (unborn(f, path))
+        return;
     cb_autojson json_t *j = read_json(f, path, 4096);
     if (j == NULL)
         return;
@@ -270,6 +290,8 @@ static void check_layout(fsck_t *f) {
 
 static void check_images(fsck_t *f) {
     cb_autofree char *path = cb_xasprintf("%s/index.json", f->store.dir);
+    if (unborn(f, path))
+        return;
     cb_autojson json_t *j = read_json(f, path, CB_OCI_MAX_DOC_SIZE);
     if (j == NULL)
         return;

@@ -86,9 +86,12 @@ for sig in INT TERM; do
     fault_config rate=1 modes=stall "match=/blobs/$big_layer"
     interrupt "$sig" pull blob_temp build -t int:pull -f "$T/ctx/Containerfile.pull" "$T/ctx"
     fault_config rate=0
-    interrupt "$sig" copy blob_temp build -t int:copy -f "$T/ctx/Containerfile.copy" "$T/ctx"
-    interrupt "$sig" run step_sleeps build -t int:run -f "$T/ctx/Containerfile.run" "$T/ctx"
-    interrupt "$sig" commit blob_temp build -t int:commit -f "$T/ctx/Containerfile.commit" "$T/ctx"
+    # --no-cache: a signal that lands as the COPY's blob is sealed lets the
+    # step finish (the build stops before the next one), and the next round
+    # must still find the step to run.
+    interrupt "$sig" copy blob_temp build --no-cache -t int:copy -f "$T/ctx/Containerfile.copy" "$T/ctx"
+    interrupt "$sig" run step_sleeps build --no-cache -t int:run -f "$T/ctx/Containerfile.run" "$T/ctx"
+    interrupt "$sig" commit blob_temp build --no-cache -t int:commit -f "$T/ctx/Containerfile.commit" "$T/ctx"
     fault_config rate=1 modes=stall match=/blobs/uploads/
     rm -rf "$CBUILD_ROOT/blob-sources"
     interrupt "$sig" push proxy_held push base:1 "docker://$REG_FAULT/int/base:1"
