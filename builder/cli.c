@@ -112,6 +112,10 @@ int cb_cli_store_args(const char *cmd, const char *usage, unsigned allowed, int 
     return -1;
 }
 
+const char *cb_cli_plural(size_t n, const char *one, const char *many) {
+    return n == 1 ? one : many;
+}
+
 void cb_cli_human_size(int64_t n, char out[32]) {
     static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
     double v = (double)n;

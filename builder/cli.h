@@ -47,6 +47,8 @@ int cb_cli_find_containerfile(const char *context, const char *file, char **out,
 /* A missing, directory or empty Containerfile as an error located at the file. */
 int cb_cli_check_containerfile(const char *path, cb_error_t **err);
 
+/* one when n is 1, else many: "1 blob", "2 blobs". */
+const char *cb_cli_plural(size_t n, const char *one, const char *many);
 /* A size as docker prints it: decimal units, three significant digits ("12.3 MB"). */
 void cb_cli_human_size(int64_t n, char out[32]);
 /* An RFC 3339 time as docker's "3 hours ago"; "" when it cannot be read. */

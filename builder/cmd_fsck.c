@@ -82,19 +82,19 @@ int cb_cmd_fsck(int argc, char **argv) {
     if (!quiet) {
         char size[32];
         cb_cli_human_size(rep.bytes, size);
-        printf("Checked %zu %s (%s), %zu %s, %zu cache %s: ", rep.blobs, rep.blobs == 1 ? "blob" : "blobs",
-               size, rep.images, rep.images == 1 ? "image" : "images", rep.records,
-               rep.records == 1 ? "record" : "records");
+        printf("Checked %zu %s (%s), %zu %s, %zu cache %s: ", rep.blobs, cb_cli_plural(rep.blobs, "blob", "blobs"),
+               size, rep.images, cb_cli_plural(rep.images, "image", "images"), rep.records,
+               cb_cli_plural(rep.records, "record", "records"));
         if (rep.problems == 0)
             printf("no problems");
         else
-            printf("%zu %s", rep.problems, rep.problems == 1 ? "problem" : "problems");
+            printf("%zu %s", rep.problems, cb_cli_plural(rep.problems, "problem", "problems"));
         if (rep.repaired)
             printf(", %zu repaired", rep.repaired);
         printf(".\n");
         if (rep.leftovers)
             printf("%zu temporary %s of interrupted runs ('cbuild prune' removes them after an hour).\n",
-                   rep.leftovers, rep.leftovers == 1 ? "leftover" : "leftovers");
+                   rep.leftovers, cb_cli_plural(rep.leftovers, "leftover", "leftovers"));
     }
     fflush(stdout);
     return left ? 1 : 0;

@@ -59,10 +59,6 @@ static void human(int64_t n, char out[32]) {
         snprintf(out, 32, "%.2f GB", (double)n / 1e9);
 }
 
-static const char *plural(size_t n, const char *one, const char *many) {
-    return n == 1 ? one : many;
-}
-
 static void print_report(const char *keep_arg, const cb_prune_report_t *r, int64_t now) {
     char size[32];
     if (r->running_build) {
@@ -78,20 +74,20 @@ static void print_report(const char *keep_arg, const cb_prune_report_t *r, int64
     }
     if (r->kept_records)
         printf("Kept %zu cache %s used since that build started.\n", r->kept_records,
-               plural(r->kept_records, "record", "records"));
+               cb_cli_plural(r->kept_records, "record", "records"));
     if (r->kept_blobs)
         printf("Kept %zu unused %s written in the last %lld minutes%s; prune again later to remove %s.\n",
-               r->kept_blobs, plural(r->kept_blobs, "blob", "blobs"),
+               r->kept_blobs, cb_cli_plural(r->kept_blobs, "blob", "blobs"),
                (long long)(CB_PRUNE_GRACE / (60 * CB_PRUNE_NS_PER_SEC)),
-               r->running_build ? " or since that build started" : "", plural(r->kept_blobs, "it", "them"));
+               r->running_build ? " or since that build started" : "", cb_cli_plural(r->kept_blobs, "it", "them"));
     if (keep_arg) {
         human(r->cache_bytes, size);
         printf("The build cache now takes %s (--keep-storage %s).\n", size, keep_arg);
     }
-    printf("Deleted %zu cache %s, %zu %s", r->records, plural(r->records, "record", "records"), r->blobs,
-           plural(r->blobs, "blob", "blobs"));
+    printf("Deleted %zu cache %s, %zu %s", r->records, cb_cli_plural(r->records, "record", "records"), r->blobs,
+           cb_cli_plural(r->blobs, "blob", "blobs"));
     if (r->temps)
-        printf(", %zu temporary %s", r->temps, plural(r->temps, "leftover", "leftovers"));
+        printf(", %zu temporary %s", r->temps, cb_cli_plural(r->temps, "leftover", "leftovers"));
     human(r->bytes, size);
     printf(", %s reclaimed\n", size);
 }

@@ -2,7 +2,6 @@
  * from the stage's config; the container (run_container.c); then the
  * overlay's upper dir becomes the step's layer and moves into the stage's
  * root file system for the next steps. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -96,19 +95,6 @@ static void step_argv(const cb_stage_state_t *st, const cb_instr_run_t *ins, cb_
     cb_strv_take(argv, shell_script(ins));
 }
 
-static bool dir_empty(const char *path) {
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return false;
-    struct dirent *e;
-    bool empty = true;
-    while (empty && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            empty = false;
-    closedir(d);
-    return empty;
-}
-
 /* The step's network; for private also the helper, checked here so that
  * its absence is an error before anything is set up. */
 static int step_network(const cb_build_t *b, const cb_instr_run_t *ins, cb_run_network_t *out,
@@ -198,7 +184,7 @@ static int take_copy(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, con
 static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, const char *upper, bool fuse,
                         cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
-    if (dir_empty(upper)) {
+    if (cb_dir_is_empty(upper) == 1) {
         cb_stage_history(b, st, &ins->base, true);
         return 0;
     }

@@ -1,7 +1,6 @@
 /* cbuild fsck: what is checked and repaired, and why, is in cache/fsck.h. */
 #include "cache/fsck.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -131,10 +130,15 @@ static int digest_cmp(const void *a, const void *b) {
     return strcmp(a, b); /* both start with their digest */
 }
 
+/* The blob of that digest as listed, or NULL when it was not. */
+static fblob_t *listed_blob(const fsck_t *f, const char *digest) {
+    return f->nblobs ? bsearch(digest, f->blobs, f->nblobs, sizeof *f->blobs, digest_cmp) : NULL;
+}
+
 /* The blob's state and size; one that appeared after the listing is
  * checked now. */
 static blob_state_t blob_state(fsck_t *f, const char *digest, int64_t *size) {
-    fblob_t *b = f->nblobs ? bsearch(digest, f->blobs, f->nblobs, sizeof *f->blobs, digest_cmp) : NULL;
+    const fblob_t *b = listed_blob(f, digest);
     if (b) {
         *size = b->size;
         return b->state;
@@ -265,15 +269,8 @@ static json_t *read_json(fsck_t *f, const char *path, size_t max) {
 static bool unborn(const fsck_t *f, const char *path) {
     if (access(path, F_OK) == 0 || errno != ENOENT)
         return false;
-    cb_autofree char *blobs = cb_xasprintf("%s/blobs/sha256", f->store.dir);
-    cb_autoclosedir DIR *d = opendir(blobs);
-    if (d == NULL)
-        return errno == ENOENT;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            return false;
-    return true;
+    int empty = cb_dir_is_empty(f->blob_dir);
+    return empty == 1 || (empty < 0 && errno == ENOENT);
 }
 
 static void check_layout(fsck_t *f) {
@@ -400,9 +397,7 @@ static int repair(fsck_t *f, cb_error_t **err) {
             if (is_blob) {
                 const char *hex = strrchr(p->path, '/') + 1;
                 cb_autofree char *digest = cb_xasprintf("sha256:%s", hex);
-                const fblob_t *b = f->nblobs ? bsearch(digest, f->blobs, f->nblobs, sizeof *f->blobs,
-                                                       digest_cmp)
-                                             : NULL;
+                const fblob_t *b = listed_blob(f, digest);
                 struct stat st;
                 /* One a build published again since (a new inode) stays. */
                 if (b && (lstat(p->path, &st) < 0 || st.st_ino != b->ino))

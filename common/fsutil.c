@@ -86,6 +86,21 @@ int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t *
     return 0;
 }
 
+int cb_dir_is_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int empty = 1;
+    struct dirent *e;
+    while (empty && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = 0;
+    int saved = errno;
+    closedir(d);
+    errno = saved;
+    return empty;
+}
+
 int cb_write_all(int fd, const void *buf, size_t n) {
     const char *p = buf;
     while (n > 0) {

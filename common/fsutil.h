@@ -19,6 +19,10 @@ int cb_rm_rf_at(int dirfd, const char *name, cb_error_t **err);
  * names the directory in errors. */
 int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t **err);
 
+/* 1 when the directory at path has no entry but "." and "..", 0 when it has
+ * one, -1 with errno set when it cannot be read (ENOENT: it is missing). */
+int cb_dir_is_empty(const char *path);
+
 /* Writes all n bytes (retrying short writes and EINTR); -1 with errno set otherwise. */
 int cb_write_all(int fd, const void *buf, size_t n);
 
