@@ -51,17 +51,13 @@ int cb_apply_layers(cb_build_t *b, int dirfd, const cb_image_layer_t *layers, si
     return 0;
 }
 
-static int make_dir(cb_build_t *b, const char *name, char **path, int *fd, cb_error_t **err) {
-    cb_autofree char *p = cb_xasprintf("%s/%s", b->scratch, name);
+/* A new directory for a tree's root, opened. */
+static int make_root_dir(const char *p, int *fd, cb_error_t **err) {
     /* 0755 whatever the umask: the tree's root is the image's "/". */
     if (mkdir(p, 0755) < 0 || chmod(p, 0755) < 0)
         return cb_error_set(err, errno, "create %s", p);
     *fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (*fd < 0)
-        return cb_error_set(err, errno, "open %s", p);
-    if (path)
-        *path = cb_steal_pointer(&p);
-    return 0;
+    return *fd < 0 ? cb_error_set(err, errno, "open %s", p) : 0;
 }
 
 /* The kept tree's name: the layers in order and how ownership was applied
@@ -102,11 +98,7 @@ static int kept_tree(cb_build_t *b, const cb_image_layer_t *layers, size_t n, in
         return cb_error_set(err, errno, "create a directory in %s", b->root->tmp);
     cb_autofree char *tmp_rootfs = cb_xasprintf("%s/rootfs", tmp);
     cb_autoclose int tfd = -1;
-    /* 0755 whatever the umask: the tree's root is the image's "/". */
-    int rc = mkdir(tmp_rootfs, 0755) < 0 || chmod(tmp_rootfs, 0755) < 0 ||
-                     (tfd = open(tmp_rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
-                 ? cb_error_set(err, errno, "create %s", tmp_rootfs)
-                 : 0;
+    int rc = make_root_dir(tmp_rootfs, &tfd, err);
     if (rc == 0)
         rc = cb_apply_layers(b, tfd, layers, n, err);
     if (rc == 0 && syncfs(tfd) < 0)
@@ -126,8 +118,11 @@ static int kept_tree(cb_build_t *b, const cb_image_layer_t *layers, size_t n, in
 /* A fresh scratch tree holding the layers. */
 static int layers_tree(cb_build_t *b, const char *name, const cb_image_layer_t *layers, size_t n, char **path,
                        int *fd, cb_error_t **err) {
-    if (make_dir(b, name, path, fd, err) < 0)
+    cb_autofree char *p = cb_xasprintf("%s/%s", b->scratch, name);
+    if (make_root_dir(p, fd, err) < 0)
         return -1;
+    if (path)
+        *path = cb_steal_pointer(&p);
     if (n == 0)
         return 0;
     cb_autoclose int kept = -1;
