@@ -16,7 +16,6 @@
 #include "builder/progress_private.h"
 #include "common/fsutil.h"
 #include "common/log.h"
-#include "push/meter.h"
 
 /* Output bytes per event or plain line: even if every byte became a
  * six-byte JSON escape, an event stays under PIPE_BUF. */
@@ -149,18 +148,18 @@ static void log_handler(cb_log_level_t level, const char *module, const char *ms
     emit(ev);
 }
 
-void cb_progress_transfer_text(cb_buf_t *out, const char *verb, const char *ref, unsigned blobs_done, unsigned blobs,
-                               uint64_t bytes, uint64_t total, double rate, double elapsed, bool last) {
-    const char *noun = strcmp(verb, "pull") == 0 ? "layer" : "blob";
+void cb_progress_transfer_text(cb_buf_t *out, const cb_meter_report_t *r) {
+    const char *noun = strcmp(r->verb, "pull") == 0 ? "layer" : "blob";
     char done[32], all[32], speed[32];
-    cb_cli_human_size((int64_t)bytes, done);
-    cb_cli_human_size((int64_t)total, all);
-    cb_cli_human_size((int64_t)rate, speed);
-    if (last)
-        cb_buf_printf(out, "%s %s: %u/%u %ss, %s in %.2fs (%s/s)", verb, ref, blobs_done, blobs, noun, done, elapsed,
-                      speed);
+    cb_cli_human_size((int64_t)r->bytes, done);
+    cb_cli_human_size((int64_t)r->total, all);
+    cb_cli_human_size((int64_t)r->rate, speed);
+    if (r->last)
+        cb_buf_printf(out, "%s %s: %u/%u %ss, %s in %.2fs (%s/s)", r->verb, r->ref, r->blobs_done, r->blobs, noun,
+                      done, r->elapsed, speed);
     else
-        cb_buf_printf(out, "%s %s: %s %u/%u %s / %s %s/s", verb, ref, noun, blobs_done, blobs, done, all, speed);
+        cb_buf_printf(out, "%s %s: %s %u/%u %s / %s %s/s", r->verb, r->ref, noun, r->blobs_done, r->blobs, done,
+                      all, speed);
 }
 
 /* Reports of push/meter.h, from whichever thread moves the bytes: each is
@@ -181,8 +180,7 @@ static void transfer_hook(const cb_meter_report_t *r) {
         return;
     }
     cb_autobuf cb_buf_t line = CB_BUF_INIT;
-    cb_progress_transfer_text(&line, r->verb, r->ref, r->blobs_done, r->blobs, r->bytes, r->total, r->rate,
-                              r->elapsed, r->last);
+    cb_progress_transfer_text(&line, r);
     if (P.redraw) {
         cb_autofree char *s = cb_xasprintf("\r\033[K%s%s", cb_buf_str(&line), r->last ? "\n" : "");
         write_all(STDERR_FILENO, s, strlen(s));

@@ -264,21 +264,24 @@ static void handle(view_t *v, json_t *ev) {
             cb_buf_printf(&v->pending, "%s\n", col(v, "\033[0m"));
         }
     } else if (strcmp(type, "transfer") == 0) {
+        cb_meter_report_t r = {
+            .verb = json_string_value(json_object_get(ev, "action")) ?: "",
+            .ref = json_string_value(json_object_get(ev, "ref")) ?: "",
+            .blobs_done = (unsigned)json_integer_value(json_object_get(ev, "blobs_done")),
+            .blobs = (unsigned)json_integer_value(json_object_get(ev, "blobs")),
+            .bytes = (uint64_t)json_integer_value(json_object_get(ev, "bytes")),
+            .total = (uint64_t)json_integer_value(json_object_get(ev, "total")),
+            .rate = (double)json_integer_value(json_object_get(ev, "rate")),
+            .elapsed = json_number_value(json_object_get(ev, "duration")),
+            .last = json_is_true(json_object_get(ev, "done")),
+        };
         cb_autobuf cb_buf_t line = CB_BUF_INIT;
-        cb_progress_transfer_text(&line, json_string_value(json_object_get(ev, "action")) ?: "",
-                                  json_string_value(json_object_get(ev, "ref")) ?: "",
-                                  (unsigned)json_integer_value(json_object_get(ev, "blobs_done")),
-                                  (unsigned)json_integer_value(json_object_get(ev, "blobs")),
-                                  (uint64_t)json_integer_value(json_object_get(ev, "bytes")),
-                                  (uint64_t)json_integer_value(json_object_get(ev, "total")),
-                                  (double)json_integer_value(json_object_get(ev, "rate")),
-                                  json_number_value(json_object_get(ev, "duration")),
-                                  json_is_true(json_object_get(ev, "done")));
+        cb_progress_transfer_text(&line, &r);
         char **slot = s ? &s->transfer : &v->transfer;
         free(*slot);
         *slot = NULL;
         /* A finished transfer stays: among the step's lines, or above the live area. */
-        if (!json_is_true(json_object_get(ev, "done")))
+        if (!r.last)
             *slot = cb_buf_steal(&line);
         else if (s)
             add_tail(s, cb_buf_str(&line));
