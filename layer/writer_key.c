@@ -220,15 +220,16 @@ bool cb_layer_key_known(cb_layer_key_t *k, const struct stat *st, char out[CB_DI
 static int content_digest(cb_layer_key_t *k, int fd, const struct stat *st, const char *known,
                           const char *name, char out[CB_DIGEST_STR_LEN + 1], cb_error_t **err) {
     if (known) {
+        /* A digest the hook computed itself (cache/statcache.c). */
         memcpy(out, known, CB_DIGEST_STR_LEN + 1);
-    } else {
-        out[0] = '\0';
-        if (k->opts.content_digest(k->opts.content_digest_ctx, fd, st, out, err) < 0) {
-            if (err && *err == NULL)
-                return cb_error_kind_set(err, CB_ERR_INTERNAL, "layer: content digest of '%s' failed",
-                                         name);
-            return cb_error_wrap(err, "layer: content digest of '%s'", name);
-        }
+        return 0;
+    }
+    out[0] = '\0';
+    if (k->opts.content_digest(k->opts.content_digest_ctx, fd, st, out, err) < 0) {
+        if (err && *err == NULL)
+            return cb_error_kind_set(err, CB_ERR_INTERNAL, "layer: content digest of '%s' failed",
+                                     name);
+        return cb_error_wrap(err, "layer: content digest of '%s'", name);
     }
     out[CB_DIGEST_STR_LEN] = '\0';
     if (!cb_digest_valid(out))
