@@ -13,6 +13,7 @@
  * The executable must not export these names (no -rdynamic), or libcurl's
  * internal calls through its PLT could land here. */
 #include "common/curl_lazy.h"
+#include "common/digest.h"
 
 /* curl.h's type-checking macros would rename the definitions below. */
 #define CURL_DISABLE_TYPECHECK
@@ -88,6 +89,9 @@ static bool loaded;
 static char load_error[512];
 
 static void load(void) {
+    /* libcurl's TLS (libssl) takes OpenSSL's system configuration, which
+     * the hashing init left out (common/digest.c). */
+    cb_crypto_load_config();
     void *h = dlopen(CB_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         snprintf(load_error, sizeof load_error, "%s", dlerror());

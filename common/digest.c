@@ -1,5 +1,8 @@
 #include "digest.h"
 
+#include <openssl/conf.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,12 +15,32 @@ struct cb_sha256 {
 };
 
 /* Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up in its
- * providers at every init, which costs more than hashing a small file. */
+ * providers at every init, which costs more than hashing a small file.
+ * Without being told otherwise, the first fetch also parses openssl.cnf
+ * (about a quarter of libcrypto's start-up): nothing in it concerns sha256,
+ * so it is left for cb_crypto_load_config, which TLS users call. */
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
 static void fetch_sha256(void) {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* What OpenSSL's own first use would have loaded: the default file
+ * (OPENSSL_CONF or openssl.cnf), its default section, a missing file or a
+ * failing module being no error, as OpenSSL's init treats them. */
+static void load_config(void) {
+    pthread_once(&sha256_once, fetch_sha256);
+    CONF_modules_load_file(NULL, NULL,
+                           CONF_MFLAGS_DEFAULT_SECTION | CONF_MFLAGS_IGNORE_MISSING_FILE |
+                               CONF_MFLAGS_IGNORE_RETURN_CODES);
+    ERR_clear_error();
+}
+
+void cb_crypto_load_config(void) {
+    pthread_once(&config_once, load_config);
 }
 
 static const EVP_MD *sha256(void) {

@@ -24,6 +24,11 @@ static inline void cb_sha256_freep(cb_sha256_t **h) {
 }
 #define cb_autosha256 __attribute__((cleanup(cb_sha256_freep)))
 
+/* Loads OpenSSL's configuration file, once per process: hashing does not
+ * (it initialises libcrypto without it), TLS must, so whatever opens a TLS
+ * connection (libcurl, common/curl_lazy.c) calls this first. */
+void cb_crypto_load_config(void);
+
 /* One-shot digest of a buffer. */
 void cb_sha256_digest(const void *data, size_t n, char out[CB_DIGEST_STR_LEN + 1]);
 /* True when s is "sha256:" followed by exactly 64 lower-case hex digits. */

@@ -14,6 +14,7 @@
 #include "layer/name.h"
 #include "layer/pathset.h"
 #include "layer/upper.h"
+#include "layer/writer_key.h"
 #include "layer/writer_private.h"
 
 #define DATA_CHUNK (64 * 1024)
@@ -28,6 +29,7 @@ struct cb_layer_writer {
     uint64_t tar_size;
     uint64_t entries;
     cb_pathset_t dirs; /* directory names written, for add_parents */
+    cb_layer_key_t *key; /* key mode (writer_key.h): no tar, no libarchive */
     cb_error_t *cb_err; /* set by the tar write callback */
     bool failed, finished;
     bool drop_overlay_xattrs; /* during an upper walk (upper.c) */
@@ -63,12 +65,6 @@ static int writer_fail(cb_layer_writer_t *w, cb_error_t **err, const char *what,
     return cb_layer_archive_error(err, w->tar, "layer: %s '%s'", what, name);
 }
 
-/* Key mode's sink when the caller gives none. */
-static int discard_sink(void *ctx, const void *buf, size_t n, cb_error_t **err) {
-    (void)ctx, (void)buf, (void)n, (void)err;
-    return 0;
-}
-
 static bool key_mode(const cb_layer_writer_t *w) {
     return w->opts.content_digest != NULL;
 }
@@ -79,11 +75,12 @@ int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *o
     if (opts)
         w->opts = *opts;
     if (key_mode(w)) {
-        /* Only the diff_id matters: compressing would be wasted work. */
+        /* Only the key matters: no tar, nothing compressed or sent. */
         w->opts.compression = CB_LAYER_UNCOMPRESSED;
         w->opts.level = 0;
-        if (sink == NULL)
-            sink = discard_sink;
+        w->key = cb_layer_key_new(&w->opts);
+        *out = w;
+        return 0;
     }
     if (sink == NULL) {
         cb_error_kind_set(err, CB_ERR_INTERNAL, "layer: a writer needs a sink");
@@ -136,10 +133,7 @@ static int check_live(cb_layer_writer_t *w, cb_error_t **err) {
  * (a COPY source, a tree meant to become an overlay layer itself) they are
  * what the user asked to put in the image. */
 static bool keep_xattr(const cb_layer_writer_t *w, const char *name) {
-    if (w->drop_overlay_xattrs && cb_overlay_xattr_name(name))
-        return false;
-    return strcmp(name, "security.capability") == 0 || cb_str_has_prefix(name, "user.") ||
-           cb_str_has_prefix(name, "trusted.");
+    return cb_layer_keep_xattr(name, w->drop_overlay_xattrs);
 }
 
 void cb_layer_writer_drop_overlay_xattrs(cb_layer_writer_t *w, bool on) {
@@ -173,11 +167,7 @@ static void copy_xattrs(const cb_layer_writer_t *w, struct archive_entry *dst,
     free(items);
 }
 
-/* In key mode a host's mtime (and so the clamp) is not part of the key:
- * touching a file must not change it. An explicit override stays. */
-static int64_t effective_mtime(const cb_layer_writer_t *w, int64_t t, bool explicit) {
-    if (key_mode(w))
-        return explicit ? t : 0;
+static int64_t effective_mtime(const cb_layer_writer_t *w, int64_t t) {
     if (w->opts.clamp_mtime && t > w->opts.mtime_max)
         return w->opts.mtime_max;
     return t;
@@ -198,9 +188,8 @@ static struct archive_entry *normalise(const cb_layer_writer_t *w, struct archiv
     archive_entry_set_perm(e, perm);
     archive_entry_set_uid(e, attrs && attrs->set_uid ? attrs->uid : archive_entry_uid(src));
     archive_entry_set_gid(e, attrs && attrs->set_gid ? attrs->gid : archive_entry_gid(src));
-    bool explicit_mtime = attrs && attrs->set_mtime;
-    int64_t mtime = explicit_mtime ? attrs->mtime : archive_entry_mtime(src);
-    archive_entry_set_mtime(e, effective_mtime(w, mtime, explicit_mtime), 0);
+    int64_t mtime = attrs && attrs->set_mtime ? attrs->mtime : archive_entry_mtime(src);
+    archive_entry_set_mtime(e, effective_mtime(w, mtime), 0);
     if (archive_entry_hardlink(src)) {
         archive_entry_copy_hardlink(e, archive_entry_hardlink(src));
         archive_entry_set_size(e, 0);
@@ -217,15 +206,21 @@ static struct archive_entry *normalise(const cb_layer_writer_t *w, struct archiv
     return e;
 }
 
+/* An entry written (or keyed): counted, and a directory remembered for
+ * add_parents. */
+static void note_entry(cb_layer_writer_t *w, const char *name, mode_t type) {
+    w->entries++;
+    if ((type & S_IFMT) == S_IFDIR)
+        cb_pathset_add(&w->dirs, name);
+}
+
 static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, const void *data,
                        cb_error_t **err) {
     /* Copied: the tar writer may rewrite the entry's name ("dir/"). */
     cb_autofree char *name = cb_xstrdup(archive_entry_pathname(e));
     if (archive_write_header(w->tar, e) != ARCHIVE_OK || w->cb_err)
         return writer_fail(w, err, "cannot write header for", name);
-    w->entries++;
-    if (archive_entry_filetype(e) == AE_IFDIR)
-        cb_pathset_add(&w->dirs, name);
+    note_entry(w, name, archive_entry_filetype(e));
     int64_t left = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
     if (data) {
         if (left > 0 && (archive_write_data(w->tar, data, (size_t)left) < 0 || w->cb_err))
@@ -255,36 +250,6 @@ static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, co
     return 0;
 }
 
-/* Key mode: the file's content digest stands in for its bytes; known is
- * the digest when the stat alone told it (no fd then). */
-static int write_key_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd,
-                           const struct stat *st, const char *known, const char *name,
-                           cb_error_t **err) {
-    char digest[CB_DIGEST_STR_LEN + 1] = "";
-    if (known) {
-        memcpy(digest, known, sizeof digest);
-    } else if (w->opts.content_digest(w->opts.content_digest_ctx, fd, st, digest, err) < 0) {
-        if (err && *err == NULL)
-            return cb_error_kind_set(err, CB_ERR_INTERNAL,
-                                     "layer: content digest of '%s' failed", name);
-        return cb_error_wrap(err, "layer: content digest of '%s'", name);
-    }
-    if (!cb_digest_valid(digest))
-        return cb_error_kind_set(err, CB_ERR_INTERNAL,
-                                 "layer: content digest of '%s' is not sha256:<hex>", name);
-    archive_entry_set_size(e, CB_DIGEST_STR_LEN);
-    return write_entry(w, e, -1, digest, err);
-}
-
-/* Key mode: a regular file the caller already knows (known_digest), whose
- * entry comes from its stat as libarchive would make it from a descriptor
- * for a file without xattrs. */
-static bool key_known(const cb_layer_writer_t *w, const struct stat *st,
-                      char out[CB_DIGEST_STR_LEN + 1]) {
-    return key_mode(w) && S_ISREG(st->st_mode) && w->opts.known_digest &&
-           w->opts.known_digest(w->opts.content_digest_ctx, st, out);
-}
-
 /* Fills e from an open descriptor (regular files and directories: metadata
  * and xattrs through libarchive) or from st alone (other types). */
 static int host_entry(cb_layer_writer_t *w, struct archive_entry *e, int parentfd,
@@ -298,17 +263,17 @@ static int host_entry(cb_layer_writer_t *w, struct archive_entry *e, int parentf
     }
     archive_entry_copy_stat(e, st);
     if (S_ISLNK(st->st_mode)) {
-        cb_autofree char *target = cb_xmalloc((size_t)st->st_size + 2);
-        ssize_t n = readlinkat(parentfd, base, target, (size_t)st->st_size + 1);
-        if (n < 0)
-            return cb_error_set(err, errno, "layer: readlink '%s'", name);
-        if (n > st->st_size)
-            return cb_error_set(err, 0, "layer: symlink '%s' changed while being read", name);
-        target[n] = '\0';
+        cb_autofree char *target = NULL;
+        if (cb_layer_read_symlink(parentfd, base, st, name, &target, err) < 0)
+            return -1;
         archive_entry_copy_symlink(e, target);
     }
     return 0;
 }
+
+static int tar_host_entry(cb_layer_writer_t *w, int parentfd, const char *base, int fd,
+                          const struct stat *st, const char *name, const cb_layer_attrs_t *attrs,
+                          cb_error_t **err);
 
 /* given: the caller's lstat of parentfd/base, or NULL. */
 static int add_entry(cb_layer_writer_t *w, int parentfd, const char *base, const char *name,
@@ -328,7 +293,7 @@ static int add_entry(cb_layer_writer_t *w, int parentfd, const char *base, const
         return 0;
     }
     char known[CB_DIGEST_STR_LEN + 1];
-    bool is_known = key_known(w, &st, known);
+    bool is_known = w->key && cb_layer_key_known(w->key, &st, known);
     cb_autoclose int fd = -1;
     if ((S_ISREG(st.st_mode) && !is_known) || S_ISDIR(st.st_mode)) {
         /* O_NONBLOCK: a file swapped for a fifo since fstatat must not
@@ -345,32 +310,38 @@ static int add_entry(cb_layer_writer_t *w, int parentfd, const char *base, const
         if ((st.st_mode & S_IFMT) != type)
             return cb_error_kind_set(err, CB_ERR_INPUT, "layer: '%s' changed while being read", name);
     }
+    if (w->key) {
+        if (cb_layer_key_host(w->key, parentfd, base, fd, &st, is_known ? known : NULL, name,
+                              attrs, w->drop_overlay_xattrs, err) < 0)
+            return -1;
+        note_entry(w, name, st.st_mode);
+    } else if (tar_host_entry(w, parentfd, base, fd, &st, name, attrs, err) < 0) {
+        return -1;
+    }
+    if (dir_out && S_ISDIR(st.st_mode))
+        *dir_out = cb_steal_fd(&fd);
+    return 0;
+}
+
+/* The normal mode's half of add_entry: the entry through libarchive. */
+static int tar_host_entry(cb_layer_writer_t *w, int parentfd, const char *base, int fd,
+                          const struct stat *st, const char *name, const cb_layer_attrs_t *attrs,
+                          cb_error_t **err) {
     struct archive_entry *host = archive_entry_new();
-    if (host_entry(w, host, parentfd, base, fd, &st, name, err) < 0) {
+    if (host_entry(w, host, parentfd, base, fd, st, name, err) < 0) {
         archive_entry_free(host);
         return -1;
     }
-    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+    if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
         struct archive_entry *spare = NULL;
         archive_entry_linkify(w->links, &host, &spare);
         archive_entry_free(spare); /* only the cpio strategies return one */
     }
     struct archive_entry *e = normalise(w, host, name, attrs);
-    int r;
-    if (key_mode(w) && S_ISREG(st.st_mode) && archive_entry_hardlink(e) == NULL) {
-        r = write_key_entry(w, e, fd, &st, is_known ? known : NULL, name, err);
-        if (r == 0 && !is_known && w->opts.plain_file && archive_entry_xattr_count(host) == 0)
-            w->opts.plain_file(w->opts.content_digest_ctx, &st);
-    } else {
-        r = write_entry(w, e, fd, NULL, err);
-    }
+    int r = write_entry(w, e, fd, NULL, err);
     archive_entry_free(e);
     archive_entry_free(host);
-    if (r < 0)
-        return -1;
-    if (dir_out && S_ISDIR(st.st_mode))
-        *dir_out = cb_steal_fd(&fd);
-    return 0;
+    return r;
 }
 
 int cb_layer_add_at(cb_layer_writer_t *w, int parentfd, const char *base, const char *name,
@@ -405,6 +376,11 @@ static int add_synthetic(cb_layer_writer_t *w, const char *name, mode_t type, mo
         return cb_error_wrap(err, "layer: entry name '%s'", name);
     if (clean[0] == '\0')
         return cb_error_set(err, 0, "layer: empty entry name");
+    if (w->key) {
+        cb_layer_key_synthetic(w->key, clean, type, perm, data, n, attrs);
+        note_entry(w, clean, type);
+        return 0;
+    }
     struct archive_entry *t = archive_entry_new();
     archive_entry_set_filetype(t, type);
     archive_entry_set_perm(t, perm);
@@ -440,11 +416,6 @@ int cb_layer_add_parents(cb_layer_writer_t *w, const char *name, const cb_layer_
 
 int cb_layer_add_file_data(cb_layer_writer_t *w, const char *name, const void *data, size_t n,
                            const cb_layer_attrs_t *attrs, cb_error_t **err) {
-    if (key_mode(w)) {
-        char digest[CB_DIGEST_STR_LEN + 1];
-        cb_sha256_digest(data ? data : "", n, digest);
-        return add_synthetic(w, name, AE_IFREG, 0644, digest, CB_DIGEST_STR_LEN, attrs, err);
-    }
     return add_synthetic(w, name, AE_IFREG, 0644, data, n, attrs, err);
 }
 
@@ -471,6 +442,16 @@ int cb_layer_add_opaque(cb_layer_writer_t *w, const char *dir, cb_error_t **err)
 int cb_layer_writer_finish(cb_layer_writer_t *w, cb_layer_result_t *res, cb_error_t **err) {
     if (check_live(w, err) < 0)
         return -1;
+    if (w->key) {
+        w->finished = true;
+        memset(res, 0, sizeof *res);
+        cb_layer_key_finish(w->key, res->diff_id);
+        memcpy(res->digest, res->diff_id, sizeof res->digest);
+        res->entries = w->entries;
+        res->compression = CB_LAYER_UNCOMPRESSED;
+        res->media_suffix = cb_layer_media_suffix(CB_LAYER_UNCOMPRESSED);
+        return 0;
+    }
     if (archive_write_close(w->tar) != ARCHIVE_OK || w->cb_err)
         return writer_fail(w, err, "cannot finish", "tar");
     if (cb_layer_compressor_finish(w->comp, err) < 0) {
@@ -501,6 +482,7 @@ void cb_layer_writer_free(cb_layer_writer_t *w) {
         archive_entry_linkresolver_free(w->links);
     cb_layer_compressor_free(w->comp);
     cb_sha256_free(w->tar_hash);
+    cb_layer_key_free(w->key);
     cb_pathset_free(&w->dirs);
     cb_error_free(w->cb_err);
     free(w);

@@ -18,18 +18,19 @@
  * the same descriptor their metadata came from.
  *
  * Key mode (opts.content_digest set): the writer computes a KEY of the layer
- * it would write instead of the layer. The tar is built as usual except that
- * every mtime is 0 (host mtimes and the clamp are dropped; an explicit
- * attrs.mtime is kept, it is an input the caller chose), and a regular file's
- * content is the 71-byte "sha256:<hex>" of its bytes: for a host file the
+ * it would write instead of the layer, without writing a tar or loading
+ * libarchive (layer/writer_key.h has the encoding). Host files are opened
+ * and checked as for a layer; each entry is digested as its tar header's
+ * fields after the same normalisation, except that mtimes count only when
+ * the caller sets one (attrs.mtime: host mtimes and the clamp are dropped),
+ * and a regular file's content is its "sha256:<hex>": for a host file the
  * callback's answer (it is given the open descriptor and its fstat; the
  * writer itself reads nothing), for cb_layer_add_file_data the sha256 of the
- * data. The entry's size is 71. Hardlinks stay hardlink entries (no callback
- * for them); whiteout and opaque markers are unchanged. The result's diff_id
- * is the key: equal for trees that differ only in mtimes, different when a
- * name, type, mode, owner, xattr, link target or content differs. Nothing
- * worth storing comes out: the compression is forced to none, and sink may be
- * NULL (the bytes are dropped). */
+ * data. Hardlinks stay hardlinks (no callback for them). The result's
+ * diff_id and digest are the key: equal for trees that differ only in
+ * mtimes, different when a name, type, mode, owner, xattr, link target,
+ * hardlink or content differs, or the entries come in another order. The
+ * compression is forced to none, no byte is produced, sink may be NULL. */
 #ifndef CB_LAYER_WRITER_H
 #define CB_LAYER_WRITER_H
 

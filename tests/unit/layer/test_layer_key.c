@@ -1,5 +1,6 @@
-/* Key mode of the layer writer: the diff_id of a tar whose regular files
- * carry their content digest instead of their bytes and whose mtimes are 0. */
+/* Key mode of the layer writer: a digest of the entries a layer would hold,
+ * regular files by their content digest, mtimes left out, made without a
+ * tar and without loading libarchive. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -7,10 +8,12 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/archive_lazy.h"
 #include "common/digest.h"
 #include "layer/writer.h"
 #include "layer_test_util.h"
@@ -77,6 +80,9 @@ static void key_with(const char *root, digest_ctx_t *ctx, const cb_layer_attrs_t
     assert_int_equal(cb_layer_writer_finish(w, &res, &err), 0);
     assert_string_equal(res.digest, res.diff_id);
     memcpy(key, res.diff_id, CB_DIGEST_STR_LEN + 1);
+    /* What a cached build gains: libarchive is never loaded for a key (no
+     * test in this file writes a tar). */
+    assert_null(cb_archive_api_loaded);
 }
 
 static void key_of(const char *root, char key[CB_DIGEST_STR_LEN + 1]) {
@@ -223,43 +229,91 @@ static void test_callback_answer_is_used(void **state) {
     rm_tree(root);
 }
 
-/* The key is exactly the diff_id of an ordinary layer of a mirror tree whose
- * files hold their digests, with every mtime 0. */
-static void test_key_is_tar_of_digests(void **state) {
+/* Each kind of difference a layer's tar would show changes the key: the
+ * cases the integration tests cannot make as an unprivileged user. */
+static void test_more_changes(void **state) {
     (void)state;
-    cb_autofree char *root = tmp_dir();
-    mkdir_in(root, "d", 0750);
-    write_file(root, "d/x", "xx", 0604);
-    write_file(root, "y", "", 0755);
-    char k[CB_DIGEST_STR_LEN + 1];
+    cb_autofree char *root = make_tree();
+    char base[CB_DIGEST_STR_LEN + 1], k[CB_DIGEST_STR_LEN + 1];
+    key_of(root, base);
+
+    /* An empty directory more, then a fifo where it was. */
+    mkdir_in(root, "dir/sub", 0755);
     key_of(root, k);
+    assert_string_not_equal(base, k);
+    cb_autofree char *sub = cb_xasprintf("%s/dir/sub", root);
+    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(mkfifo(sub, 0644), 0);
+    char fifo[CB_DIGEST_STR_LEN + 1];
+    key_of(root, fifo);
+    assert_string_not_equal(base, fifo);
+    assert_string_not_equal(k, fifo);
+    assert_int_equal(unlink(sub), 0);
+    key_of(root, k);
+    assert_string_equal(base, k);
 
-    cb_autofree char *mirror = tmp_dir();
-    char dx[CB_DIGEST_STR_LEN + 1], dy[CB_DIGEST_STR_LEN + 1];
-    cb_sha256_digest("xx", 2, dx);
-    cb_sha256_digest("", 0, dy);
-    mkdir_in(mirror, "d", 0750);
-    write_file(mirror, "d/x", dx, 0604);
-    write_file(mirror, "y", dy, 0755);
-    set_mtime(mirror, "d/x", 0);
-    set_mtime(mirror, "d", 0);
-    set_mtime(mirror, "y", 0);
-    cb_autoerr cb_error_t *err = NULL;
-    cb_autobuf cb_buf_t tar = CB_BUF_INIT;
-    cb_autolayerwriter cb_layer_writer_t *w = NULL;
-    assert_int_equal(cb_layer_writer_new(&w, NULL, buf_sink, &tar, &err), 0);
-    assert_int_equal(cb_layer_add_tree(w, "/", AT_FDCWD, mirror, NULL, &err), 0);
-    cb_layer_result_t res;
-    assert_int_equal(cb_layer_writer_finish(w, &res, &err), 0);
-    assert_string_equal(res.diff_id, k);
+    /* A directory's mode. */
+    cb_autofree char *dir = cb_xasprintf("%s/dir", root);
+    assert_int_equal(chmod(dir, 0700), 0);
+    key_of(root, k);
+    assert_string_not_equal(base, k);
+    assert_int_equal(chmod(dir, 0755), 0);
 
-    /* The ordinary writer still writes bytes and mtimes (unaffected). */
-    cb_autostrv cb_strv_t lines = CB_STRV_INIT;
-    tar_list(&tar, &lines);
-    assert_int_equal(lines.len, 3);
-    cb_autofree char *want = cb_xasprintf("f d/x 0604 %u:%u 71 0", getuid(), getgid());
-    assert_string_equal(lines.items[1], want);
-    rm_tree(mirror);
+    /* An xattr a layer keeps (user.*), on a file and on a directory, where
+     * the file system has them; its value counts too. */
+    cb_autofree char *a = cb_xasprintf("%s/a.txt", root);
+    if (setxattr(a, "user.cbuild", "1", 1, 0) == 0) {
+        key_of(root, k);
+        assert_string_not_equal(base, k);
+        char k2[CB_DIGEST_STR_LEN + 1];
+        assert_int_equal(setxattr(a, "user.cbuild", "2", 1, 0), 0);
+        key_of(root, k2);
+        assert_string_not_equal(k, k2);
+        assert_string_not_equal(base, k2);
+        assert_int_equal(removexattr(a, "user.cbuild"), 0);
+        assert_int_equal(setxattr(dir, "user.cbuild", "1", 1, 0), 0);
+        key_of(root, k);
+        assert_string_not_equal(base, k);
+        assert_int_equal(removexattr(dir, "user.cbuild"), 0);
+        key_of(root, k);
+        assert_string_equal(base, k);
+    }
+
+    /* Which name of a hardlinked file comes first is not a difference
+     * (hard1 sorts first either way), but a third name is. */
+    cb_autofree char *h1 = cb_xasprintf("%s/hard1", root);
+    cb_autofree char *h3 = cb_xasprintf("%s/hard3", root);
+    assert_int_equal(link(h1, h3), 0);
+    key_of(root, k);
+    assert_string_not_equal(base, k);
+    assert_int_equal(unlink(h3), 0);
+    key_of(root, k);
+    assert_string_equal(base, k);
+    rm_tree(root);
+}
+
+/* Entries in another order are another layer. */
+static void test_order_counts(void **state) {
+    (void)state;
+    cb_autofree char *root = make_tree();
+    cb_autofree char *a = cb_xasprintf("%s/a.txt", root);
+    cb_autofree char *l = cb_xasprintf("%s/link", root);
+    char keys[2][CB_DIGEST_STR_LEN + 1];
+    for (int i = 0; i < 2; i++) {
+        digest_ctx_t ctx = {0};
+        cb_autoerr cb_error_t *err = NULL;
+        cb_autolayerwriter cb_layer_writer_t *w = NULL;
+        cb_layer_writer_opts_t opts = {.content_digest = test_digest, .content_digest_ctx = &ctx};
+        assert_int_equal(cb_layer_writer_new(&w, &opts, NULL, NULL, &err), 0);
+        assert_int_equal(cb_layer_add_path(w, i ? "l" : "a", AT_FDCWD, i ? l : a, NULL, &err), 0);
+        assert_int_equal(cb_layer_add_path(w, i ? "a" : "l", AT_FDCWD, i ? a : l, NULL, &err), 0);
+        cb_layer_result_t res;
+        assert_int_equal(cb_layer_writer_finish(w, &res, &err), 0);
+        assert_int_equal(res.entries, 2);
+        memcpy(keys[i], res.diff_id, sizeof keys[i]);
+    }
+    assert_string_not_equal(keys[0], keys[1]);
+    assert_null(cb_archive_api_loaded);
     rm_tree(root);
 }
 
@@ -288,19 +342,30 @@ static void test_file_data(void **state) {
     assert_string_equal(keys[0], keys[1]);
     assert_string_not_equal(keys[0], keys[2]);
 
-    /* The same as an ordinary layer holding the digest. */
-    char d[CB_DIGEST_STR_LEN + 1];
-    cb_sha256_digest(contents[0], strlen(contents[0]), d);
+    /* The same entries made from host files (a directory and a file with
+     * that content, owned by 0:0, 0644) give the same key: a made-up entry
+     * is keyed as the tar entry it would be. */
+    cb_autofree char *root = tmp_dir();
+    mkdir_in(root, "etc", 0755);
+    write_file(root, "etc/x", contents[0], 0644);
+    cb_autofree char *etc = cb_xasprintf("%s/etc", root);
+    cb_autofree char *x = cb_xasprintf("%s/etc/x", root);
+    cb_layer_attrs_t root_owned = {.set_uid = true, .set_gid = true, .set_mode = true, .mode = 0755};
     cb_autoerr cb_error_t *err = NULL;
-    cb_autobuf cb_buf_t tar = CB_BUF_INIT;
     cb_autolayerwriter cb_layer_writer_t *w = NULL;
-    assert_int_equal(cb_layer_writer_new(&w, NULL, buf_sink, &tar, &err), 0);
-    assert_int_equal(cb_layer_add_parents(w, "etc/x", NULL, &err), 0);
-    assert_int_equal(cb_layer_add_file_data(w, "etc/x", d, strlen(d), NULL, &err), 0);
+    digest_ctx_t ctx = {0};
+    cb_layer_writer_opts_t opts = {.content_digest = test_digest, .content_digest_ctx = &ctx};
+    assert_int_equal(cb_layer_writer_new(&w, &opts, NULL, NULL, &err), 0);
+    assert_int_equal(cb_layer_add_path(w, "etc", AT_FDCWD, etc, &root_owned, &err), 0);
+    root_owned.mode = 0644;
+    assert_int_equal(cb_layer_add_path(w, "etc/x", AT_FDCWD, x, &root_owned, &err), 0);
     assert_int_equal(cb_layer_add_whiteout(w, "etc/old", &err), 0);
     cb_layer_result_t res;
     assert_int_equal(cb_layer_writer_finish(w, &res, &err), 0);
+    assert_int_equal(ctx.calls, 1);
     assert_string_equal(res.diff_id, keys[0]);
+    assert_null(cb_archive_api_loaded);
+    rm_tree(root);
 }
 
 static void test_callback_errors(void **state) {
@@ -349,7 +414,8 @@ int main(void) {
         cmocka_unit_test(test_mtime_ignored),
         cmocka_unit_test(test_changes_change_the_key),
         cmocka_unit_test(test_callback_answer_is_used),
-        cmocka_unit_test(test_key_is_tar_of_digests),
+        cmocka_unit_test(test_more_changes),
+        cmocka_unit_test(test_order_counts),
         cmocka_unit_test(test_file_data),
         cmocka_unit_test(test_callback_errors),
         cmocka_unit_test(test_sink_required),
