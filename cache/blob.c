@@ -11,12 +11,15 @@
 #include "common/interrupt.h"
 #include "common/util.h"
 
+#define WRITEBACK_STEP (8 << 20)
+
 struct cb_blob_writer {
     char *tmp_path;
     char *blobs_dir;
     int fd;
     cb_sha256_t *hash;
     int64_t size;
+    int64_t kicked; /* bytes handed to writeback so far */
     bool sealed;
     bool failed; /* a write or seal failed: only abort is allowed */
     char digest[CB_DIGEST_STR_LEN + 1];
@@ -64,6 +67,14 @@ int cb_blob_write(cb_blob_writer_t *w, const void *buf, size_t n, cb_error_t **e
     }
     cb_sha256_update(w->hash, buf, n);
     w->size += (int64_t)n;
+    /* A large blob's pages go to the disk while the rest arrives, so the
+     * seal's fsync waits for the last few MiB instead of all of them (with
+     * GiBs of RAM the kernel would otherwise start only then). Asynchronous:
+     * a failure shows at the fsync. */
+    if (w->size - w->kicked >= WRITEBACK_STEP) {
+        (void)sync_file_range(w->fd, w->kicked, w->size - w->kicked, SYNC_FILE_RANGE_WRITE);
+        w->kicked = w->size;
+    }
     return 0;
 }
 
