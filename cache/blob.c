@@ -219,8 +219,8 @@ struct cb_blob_reader {
     bool done;
 };
 
-int cb_blob_open(const cb_store_t *store, const char *digest, int64_t expected_size,
-                 cb_blob_reader_t **out, cb_error_t **err) {
+int cb_blob_open_unverified(const cb_store_t *store, const char *digest, int64_t expected_size,
+                            int *out, int64_t *size, cb_error_t **err) {
     if (!cb_digest_valid(digest))
         return cb_error_kind_set(err, CB_ERR_INPUT, "malformed digest \"%s\"", digest);
     cb_autofree char *path = cb_store_blob_path(store, digest);
@@ -240,10 +240,22 @@ int cb_blob_open(const cb_store_t *store, const char *digest, int64_t expected_s
         return cb_error_kind_set(err, CB_ERR_INTEGRITY,
                                  "blob %s is corrupt: %lld bytes, expected %lld", digest,
                                  (long long)st.st_size, (long long)expected_size);
+    if (size)
+        *size = st.st_size;
+    *out = cb_steal_fd(&fd);
+    return 0;
+}
+
+int cb_blob_open(const cb_store_t *store, const char *digest, int64_t expected_size,
+                 cb_blob_reader_t **out, cb_error_t **err) {
+    int fd;
+    int64_t size;
+    if (cb_blob_open_unverified(store, digest, expected_size, &fd, &size, err) < 0)
+        return -1;
     cb_blob_reader_t *r = cb_xcalloc(1, sizeof *r);
-    r->fd = cb_steal_fd(&fd);
+    r->fd = fd;
     r->digest = cb_xstrdup(digest);
-    r->size = st.st_size;
+    r->size = size;
     r->hash = cb_sha256_new();
     *out = r;
     return 0;

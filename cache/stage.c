@@ -1,10 +1,7 @@
 #include "cache/stage.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -40,23 +37,10 @@ int cb_stage_bytes(cb_stage_t *st, const void *data, size_t len, const char *dig
  * as well hashed every imported layer twice. */
 static int copy_unhashed(cb_blob_writer_t *w, const cb_store_t *src, const cb_oci_descriptor_t *d,
                          cb_error_t **err) {
-    if (!cb_digest_valid(d->digest))
-        return cb_error_kind_set(err, CB_ERR_INPUT, "malformed digest \"%s\"", d->digest);
-    cb_autofree char *path = cb_store_blob_path(src, d->digest);
-    cb_autoclose int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT)
-        return cb_error_kind_set(err, CB_ERR_INPUT, "blob %s is missing from %s", d->digest, src->dir);
-    if (fd < 0)
-        return cb_error_set(err, errno, "open blob %s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return cb_error_set(err, errno, "stat blob %s", path);
-    if (!S_ISREG(st.st_mode))
-        return cb_error_kind_set(err, CB_ERR_INTEGRITY, "blob %s is not a regular file", d->digest);
-    if (d->size >= 0 && st.st_size != d->size)
-        return cb_error_kind_set(err, CB_ERR_INTEGRITY, "blob %s is corrupt: %lld bytes, expected %lld",
-                                 d->digest, (long long)st.st_size, (long long)d->size);
-    return cb_blob_fill_from_fd(w, fd, path, err);
+    cb_autoclose int fd = -1;
+    if (cb_blob_open_unverified(src, d->digest, d->size, &fd, NULL, err) < 0)
+        return -1;
+    return cb_blob_fill_from_fd(w, fd, d->digest, err);
 }
 
 int cb_stage_copy(cb_stage_t *st, const cb_store_t *src, const cb_oci_descriptor_t *d,
