@@ -75,6 +75,12 @@ typedef struct cb_blob_reader cb_blob_reader_t;
 /* Opens a blob for reading. expected_size is checked up front when >= 0. */
 int cb_blob_open(const cb_store_t *store, const char *digest, int64_t expected_size,
                  cb_blob_reader_t **out, cb_error_t **err);
+/* The blob's file, opened with the checks of cb_blob_open (name, regular
+ * file, size) but nothing to verify its digest: for a reader that checks
+ * the bytes another way (a writer's seal, a layer's diff_id). *size may be
+ * NULL. */
+int cb_blob_open_unverified(const cb_store_t *store, const char *digest, int64_t expected_size,
+                            int *fd, int64_t *size, cb_error_t **err);
 /* Returns bytes read (0 at the end). At the end the digest is checked, and a
  * mismatch is an integrity error: callers must treat data they already got
  * as untrusted until read returns 0. */

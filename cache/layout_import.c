@@ -111,10 +111,8 @@ static int stage_image(cb_stage_t *st, const cb_store_t *src, const cb_oci_descr
         cb_autofree char *h = cb_oci_platform_string(&cfg->platform);
         cb_warn("cache", "image %s is for %s, not %s", d->digest, h, w);
     }
-    for (size_t i = 0; i < m->nlayers; i++) {
-        if (cb_stage_copy(st, src, &m->layers[i], err) < 0)
-            return cb_error_wrap(err, "layer %zu", i + 1);
-    }
+    if (cb_stage_copy_layers(st, src, m->layers, m->nlayers, err) < 0)
+        return -1;
     if (cb_stage_bytes(st, cdata, clen, m->config.digest, NULL, err) < 0 ||
         cb_stage_bytes(st, mdata, mlen, d->digest, NULL, err) < 0)
         return -1;

@@ -1,9 +1,16 @@
 #include "cache/stage.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
+
+/* Threads of cb_stage_copy_layers: enough that one blob's fsync waits
+ * while others are copied and hashed on the other cores. */
+#define COPY_JOBS 3
 
 static void push(cb_stage_t *st, cb_blob_writer_t *w) {
     st->writers = cb_xrealloc(st->writers, (st->n + 1) * sizeof *st->writers);
@@ -31,19 +38,94 @@ int cb_stage_bytes(cb_stage_t *st, const void *data, size_t len, const char *dig
     return 0;
 }
 
-int cb_stage_copy(cb_stage_t *st, const cb_store_t *src, const cb_oci_descriptor_t *d,
-                  cb_error_t **err) {
-    if (cb_blob_exists(st->store, d->digest))
+/* The source's bytes are hashed once, by the writer, whose seal checks
+ * them against the descriptor: reading them through a verifying reader
+ * as well hashed every imported layer twice. */
+static int copy_unhashed(cb_blob_writer_t *w, const cb_store_t *src, const cb_oci_descriptor_t *d,
+                         cb_error_t **err) {
+    cb_autoclose int fd = -1;
+    if (cb_blob_open_unverified(src, d->digest, d->size, &fd, NULL, err) < 0)
+        return -1;
+    return cb_blob_fill_from_fd(w, fd, d->digest, err);
+}
+
+/* A verified copy of d in the store's temp dir, or NULL in *out when the
+ * store has the blob already. */
+static int copy_one(const cb_store_t *store, const cb_store_t *src, const cb_oci_descriptor_t *d,
+                    cb_blob_writer_t **out, cb_error_t **err) {
+    *out = NULL;
+    if (cb_blob_exists(store, d->digest))
         return 0;
     cb_blob_writer_t *w;
-    if (cb_blob_begin(st->store, &w, err) < 0)
+    if (cb_blob_begin(store, &w, err) < 0)
         return -1;
-    if (cb_blob_copy_to(src, d->digest, d->size, cb_blob_sink, w, err) < 0 ||
-        cb_blob_seal(w, d->digest, d->size, NULL, NULL, err) < 0) {
+    if (copy_unhashed(w, src, d, err) < 0 || cb_blob_seal(w, d->digest, d->size, NULL, NULL, err) < 0) {
         cb_blob_abort(w);
         return -1;
     }
-    push(st, w);
+    *out = w;
+    return 0;
+}
+
+/* Layers copied by a few threads: hashing runs on every core, and each
+ * blob's fsync waits while the others copy, not in a row of fifty. */
+typedef struct copy_pool {
+    const cb_store_t *store, *src;
+    const cb_oci_descriptor_t *d;
+    size_t n;
+    cb_blob_writer_t **done; /* per layer, in order */
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t lock;
+    cb_error_t *err; /* the first failure */
+} copy_pool_t;
+
+static void *copy_worker(void *arg) {
+    copy_pool_t *p = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n || atomic_load(&p->failed))
+            return NULL;
+        cb_error_t *e = NULL;
+        if (copy_one(p->store, p->src, &p->d[i], &p->done[i], &e) < 0) {
+            cb_error_wrap(&e, "layer %zu", i + 1);
+            pthread_mutex_lock(&p->lock);
+            if (p->err == NULL)
+                p->err = cb_steal_pointer(&e);
+            pthread_mutex_unlock(&p->lock);
+            cb_error_free(e);
+            atomic_store(&p->failed, 1);
+            return NULL;
+        }
+    }
+}
+
+int cb_stage_copy_layers(cb_stage_t *st, const cb_store_t *src, const cb_oci_descriptor_t *d,
+                         size_t n, cb_error_t **err) {
+    copy_pool_t p = {.store = st->store, .src = src, .d = d, .n = n,
+                     .done = cb_xcalloc(n + 1, sizeof(cb_blob_writer_t *))};
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_t tids[COPY_JOBS - 1];
+    size_t started = 0;
+    /* The calling thread is one of the workers. */
+    while (started + 1 < COPY_JOBS && started + 1 < n &&
+           pthread_create(&tids[started], NULL, copy_worker, &p) == 0)
+        started++;
+    copy_worker(&p);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    pthread_mutex_destroy(&p.lock);
+    for (size_t i = 0; i < n; i++) {
+        if (p.err)
+            cb_blob_abort(p.done[i]);
+        else if (p.done[i])
+            push(st, p.done[i]);
+    }
+    free(p.done);
+    if (p.err) {
+        *err = p.err;
+        return -1;
+    }
     return 0;
 }
 

@@ -17,10 +17,12 @@ typedef struct cb_stage {
  * digest is then written to digest_out, which may be NULL). */
 int cb_stage_bytes(cb_stage_t *st, const void *data, size_t len, const char *digest,
                    char *digest_out, cb_error_t **err);
-/* Stages a blob of another layout, verified against the descriptor; skipped
- * when the store has it already. */
-int cb_stage_copy(cb_stage_t *st, const cb_store_t *src, const cb_oci_descriptor_t *d,
-                  cb_error_t **err);
+/* Stages blobs of another layout (layers), each verified against its
+ * descriptor and skipped when the store has it already, a few at a time;
+ * the first failure (its error names the layer, 1-based) stops the others
+ * and stages none of them. */
+int cb_stage_copy_layers(cb_stage_t *st, const cb_store_t *src, const cb_oci_descriptor_t *d,
+                         size_t n, cb_error_t **err);
 /* Publishes everything; the stage is empty afterwards. */
 int cb_stage_commit(cb_stage_t *st, cb_error_t **err);
 /* Drops whatever is staged. */

@@ -1,7 +1,6 @@
-/* The stream side of applying: source -> libarchive decompression ("raw"
- * format, so the decompressed bytes come out as data) -> sha256 for the
- * diff_id -> a second libarchive reader that parses the tar. Two readers
- * because the tar reader never shows the decompressed bytes it consumed. */
+/* Applying a layer: the tar entries of the decompressed stream
+ * (apply_stream.c) become files under the target (apply_entry.c,
+ * whiteout.c). */
 #include "layer/apply.h"
 
 #include <errno.h>
@@ -14,73 +13,29 @@
 #include "layer/archive_error.h"
 #include "layer/name.h"
 
-typedef struct stream {
-    cb_layer_source_fn source;
-    void *source_ctx;
-    const cb_layer_apply_opts_t *opts;
-    struct archive *outer;
-    cb_sha256_t *hash;
-    uint64_t size;
-    uint64_t in_size; /* bytes from the source, compressed */
-    cb_error_t *cb_err; /* set by our callbacks, reported by the caller */
-    unsigned char in[CB_APPLY_CHUNK];
-    unsigned char out[CB_APPLY_CHUNK];
-} stream_t;
-
-static la_ssize_t outer_read(struct archive *a, void *ctx, const void **buf) {
-    stream_t *s = ctx;
-    size_t got = 0;
-    if (s->source(s->source_ctx, s->in, sizeof s->in, &got, &s->cb_err) < 0) {
-        archive_set_error(a, EIO, "layer source failed");
-        return -1;
-    }
-    s->in_size += got;
-    *buf = s->in;
-    return (la_ssize_t)got;
-}
+/* The tar reader's side of the stream. */
+typedef struct tar_src {
+    cb_apply_stream_t *st;
+    cb_error_t *cb_err; /* why our callback failed, reported by the caller */
+} tar_src_t;
 
 static la_ssize_t inner_read(struct archive *a, void *ctx, const void **buf) {
-    stream_t *s = ctx;
-    la_ssize_t n = archive_read_data(s->outer, s->out, sizeof s->out);
+    tar_src_t *t = ctx;
+    cb_error_t *cause = NULL;
+    la_ssize_t n = cb_apply_stream_read(t->st, buf, &cause);
     if (n < 0) {
-        cb_layer_archive_error(&s->cb_err, s->outer, "decompressing layer");
+        if (cause) {
+            cb_error_free(t->cb_err);
+            t->cb_err = cause;
+        }
         archive_set_error(a, EIO, "decompression failed");
         return -1;
     }
-    s->size += (uint64_t)n;
-    if (s->opts->max_size && s->size > s->opts->max_size) {
-        cb_error_kind_set(&s->cb_err, CB_ERR_INTEGRITY,
-                          "layer is larger than the limit of %llu uncompressed bytes",
-                          (unsigned long long)s->opts->max_size);
-        archive_set_error(a, EFBIG, "layer too large");
-        return -1;
-    }
-    cb_sha256_update(s->hash, s->out, (size_t)n);
-    *buf = s->out;
     return n;
 }
 
-static const char *filter_name(int code) {
-    switch (code) {
-    case ARCHIVE_FILTER_NONE:
-        return "none";
-    case ARCHIVE_FILTER_GZIP:
-        return "gzip";
-    case ARCHIVE_FILTER_ZSTD:
-        return "zstd";
-    case ARCHIVE_FILTER_BZIP2:
-        return "bzip2";
-    case ARCHIVE_FILTER_XZ:
-        return "xz";
-    case ARCHIVE_FILTER_LZMA:
-        return "lzma";
-    default:
-        return "unknown";
-    }
-}
-
 /* Error from a failed libarchive call, preferring what our callback said. */
-static int stream_error(stream_t *s, struct archive *a, cb_error_t **err, const char *fmt,
+static int stream_error(tar_src_t *s, struct archive *a, cb_error_t **err, const char *fmt,
                         const char *arg) {
     if (s->cb_err) {
         cb_error_t *e = cb_steal_pointer(&s->cb_err);
@@ -113,43 +68,25 @@ int cb_layer_apply(int target_dirfd, cb_layer_source_fn source, void *source_ctx
                    const cb_layer_apply_opts_t *opts, cb_layer_apply_result_t *res,
                    cb_error_t **err) {
     static const cb_layer_apply_opts_t no_opts;
-    stream_t *s = cb_xcalloc(1, sizeof *s);
-    s->source = source;
-    s->source_ctx = source_ctx;
-    s->opts = opts ? opts : &no_opts;
-    s->hash = cb_sha256_new();
-    cb_applier_t ap = {.root = target_dirfd, .opts = *s->opts};
-    ap.buf = cb_xmalloc(CB_APPLY_CHUNK);
+    if (opts == NULL)
+        opts = &no_opts;
+    cb_applier_t ap = {.root = target_dirfd, .opts = *opts};
+    tar_src_t t = {0};
     int ret = -1;
     struct archive_entry *e;
+    int r;
 
-    s->outer = archive_read_new();
+    if (cb_apply_stream_open(source, source_ctx, opts->max_size, &t.st, &res->compression, err) < 0)
+        goto out;
+    ap.buf = cb_xmalloc(CB_APPLY_CHUNK);
     ap.tar = archive_read_new();
-    if (s->outer == NULL || ap.tar == NULL) {
+    if (ap.tar == NULL) {
         cb_error_kind_set(err, CB_ERR_LIBRARY, "libarchive: out of memory");
         goto out;
     }
-    archive_read_support_filter_gzip(s->outer);
-    archive_read_support_filter_zstd(s->outer);
-    archive_read_support_filter_bzip2(s->outer);
-    archive_read_support_filter_xz(s->outer);
-    archive_read_support_filter_lzma(s->outer);
-    archive_read_support_format_raw(s->outer);
     archive_read_support_format_tar(ap.tar);
-    int r = archive_read_open(s->outer, s, NULL, outer_read, NULL);
-    if (r == ARCHIVE_OK)
-        r = archive_read_next_header(s->outer, &e);
-    if ((r == ARCHIVE_EOF || r == ARCHIVE_FATAL) && s->in_size == 0 && s->cb_err == NULL) {
-        cb_error_kind_set(err, CB_ERR_INTEGRITY, "layer is empty (not even a tar end marker)");
-        goto out;
-    }
-    if (r != ARCHIVE_OK) {
-        stream_error(s, s->outer, err, "reading layer%s", "");
-        goto out;
-    }
-    res->compression = filter_name(archive_filter_code(s->outer, 0));
-    if (archive_read_open(ap.tar, s, NULL, inner_read, NULL) != ARCHIVE_OK) {
-        stream_error(s, ap.tar, err, "reading layer as tar%s", "");
+    if (archive_read_open(ap.tar, &t, NULL, inner_read, NULL) != ARCHIVE_OK) {
+        stream_error(&t, ap.tar, err, "reading layer as tar%s", "");
         goto out;
     }
     res->entries = 0;
@@ -160,24 +97,24 @@ int cb_layer_apply(int target_dirfd, cb_layer_source_fn source, void *source_ctx
         if (r == ARCHIVE_WARN) {
             cb_warn("layer", "%s: %s", archive_entry_pathname(e), archive_error_string(ap.tar));
         } else if (r != ARCHIVE_OK) {
-            stream_error(s, ap.tar, err, "reading layer after %s entries",
+            stream_error(&t, ap.tar, err, "reading layer after %s entries",
                          res->entries ? "some" : "no");
             goto out;
         }
         res->entries++;
         const char *name = archive_entry_pathname(e);
-        if (s->opts->max_size && archive_entry_size(e) > 0 &&
-            (uint64_t)archive_entry_size(e) > s->opts->max_size) {
+        if (opts->max_size && archive_entry_size(e) > 0 &&
+            (uint64_t)archive_entry_size(e) > opts->max_size) {
             cb_error_kind_set(err, CB_ERR_INTEGRITY,
                               "entry '%s': size %lld is larger than the limit of %llu bytes",
                               name, (long long)archive_entry_size(e),
-                              (unsigned long long)s->opts->max_size);
+                              (unsigned long long)opts->max_size);
             goto out;
         }
         if (apply_one(&ap, e, err) < 0) {
-            if (s->cb_err) { /* a data read failed inside the entry */
+            if (t.cb_err) { /* a data read failed inside the entry */
                 cb_error_free(*err);
-                *err = cb_steal_pointer(&s->cb_err);
+                *err = cb_steal_pointer(&t.cb_err);
             }
             cb_error_wrap(err, "layer entry '%s'", name ? name : "");
             goto out;
@@ -187,9 +124,9 @@ int cb_layer_apply(int target_dirfd, cb_layer_source_fn source, void *source_ctx
      * of the diff_id too. */
     for (;;) {
         const void *p;
-        la_ssize_t n = inner_read(ap.tar, s, &p);
+        la_ssize_t n = inner_read(ap.tar, &t, &p);
         if (n < 0) {
-            stream_error(s, ap.tar, err, "reading layer end%s", "");
+            stream_error(&t, ap.tar, err, "reading layer end%s", "");
             goto out;
         }
         if (n == 0)
@@ -197,12 +134,11 @@ int cb_layer_apply(int target_dirfd, cb_layer_source_fn source, void *source_ctx
     }
     if (cb_apply_dir_meta(&ap, err) < 0)
         goto out;
-    cb_sha256_final(s->hash, res->diff_id);
-    res->tar_size = s->size;
+    res->tar_size = cb_apply_stream_finish(t.st, res->diff_id);
     ret = 0;
 out:
-    if (s->outer)
-        archive_read_free(s->outer);
+    /* The stream's thread stops before the tar reader that reads from it goes. */
+    cb_apply_stream_free(t.st);
     if (ap.tar)
         archive_read_free(ap.tar);
     cb_pathset_free(&ap.created);
@@ -210,9 +146,7 @@ out:
         free(ap.dirs[i].name);
     free(ap.dirs);
     free(ap.buf);
-    cb_sha256_free(s->hash);
-    cb_error_free(s->cb_err);
-    free(s);
+    cb_error_free(t.cb_err);
     return ret;
 }
 

@@ -36,4 +36,21 @@ int cb_apply_dir_meta(cb_applier_t *ap, cb_error_t **err);
 
 #define CB_APPLY_CHUNK (64 * 1024)
 
+/* The decompressed layer stream (apply_stream.c): read, decompressed and
+ * hashed (diff_id) ahead of the tar reader, in a thread of its own. */
+typedef struct cb_apply_stream cb_apply_stream_t;
+
+/* Detects the compression (*compression: "none", "gzip", ...) and starts
+ * the stream; *out is set even on failure, for cb_apply_stream_free.
+ * max_size: most decompressed bytes accepted (0: no limit). */
+int cb_apply_stream_open(cb_layer_source_fn source, void *source_ctx, uint64_t max_size,
+                         cb_apply_stream_t **out, const char **compression, cb_error_t **err);
+/* The next decompressed chunk, valid until the next call: its length, 0 at
+ * the end, or -1 with *cause set to why (the first time only). */
+la_ssize_t cb_apply_stream_read(cb_apply_stream_t *s, const void **buf, cb_error_t **cause);
+/* After a read returned 0: the diff_id and the decompressed size. */
+uint64_t cb_apply_stream_finish(cb_apply_stream_t *s, char diff_id[CB_DIGEST_STR_LEN + 1]);
+/* Stops the stream's thread and frees; NULL is fine. */
+void cb_apply_stream_free(cb_apply_stream_t *s);
+
 #endif

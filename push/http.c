@@ -23,6 +23,7 @@
 #define MAX_BACKOFF_MS 30000L
 #define MAX_RETRY_AFTER_MS 60000L
 #define DEFAULT_MAX_BODY (8u << 20)
+#define DOWNLOAD_BUFFER (256L * 1024)
 
 struct cb_http {
     cb_http_opts_t o;
@@ -355,6 +356,11 @@ static int setup(attempt_t *a, struct curl_slist *hdrs, char *errbuf, cb_error_t
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->stall_timeout_s);
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+    /* A blob download: libcurl's default 16 KiB receive buffer costs a
+     * recv, a poll and a sink write (a file write) per 16 KiB; 256 KiB
+     * takes a large layer in a sixteenth of the system calls. */
+    if (rq->sink)
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, DOWNLOAD_BUFFER);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

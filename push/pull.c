@@ -115,27 +115,67 @@ typedef struct fetch {
     cb_error_t *err;
 } fetch_t;
 
+/* libcurl hands a body over 16 KiB at a time (CURL_MAX_WRITE_SIZE,
+ * whatever its receive buffer): gathered into SINK_BUF before they reach
+ * the blob file, a layer takes a sixteenth of the write calls. */
+#define SINK_BUF (256 * 1024)
+
 typedef struct blob_sink {
     const cb_store_t *store;
     cb_blob_writer_t *w;
     cb_meter_t *meter;
     int64_t written; /* by this attempt, taken back from the meter on a restart */
+    unsigned char *buf;
+    size_t len;
 } blob_sink_t;
+
+static int sink_flush(blob_sink_t *s, cb_error_t **err) {
+    size_t n = s->len;
+    s->len = 0;
+    return n ? cb_blob_write(s->w, s->buf, n, err) : 0;
+}
 
 static int blob_write(void *ctx, const void *buf, size_t n, cb_error_t **err) {
     blob_sink_t *s = ctx;
     s->written += (int64_t)n;
     cb_meter_moved(s->meter, (int64_t)n);
-    return cb_blob_write(s->w, buf, n, err);
+    if (s->len + n > SINK_BUF && sink_flush(s, err) < 0)
+        return -1;
+    if (n >= SINK_BUF)
+        return cb_blob_write(s->w, buf, n, err);
+    memcpy(s->buf + s->len, buf, n);
+    s->len += n;
+    return 0;
 }
 
 static int blob_restart(void *ctx, cb_error_t **err) {
     blob_sink_t *s = ctx;
     cb_meter_moved(s->meter, -s->written);
     s->written = 0;
+    s->len = 0;
     cb_blob_abort(s->w);
     s->w = NULL;
     return cb_blob_begin(s->store, &s->w, err);
+}
+
+/* Downloads d into a new writer of the store: *w holds every byte, not yet
+ * sealed; NULL after a failure. */
+static int download(cb_client_t *c, const cb_store_t *store, const cb_oci_descriptor_t *d,
+                    cb_meter_t *meter, const atomic_int *cancel, cb_blob_writer_t **w,
+                    cb_error_t **err) {
+    blob_sink_t s = {.store = store, .meter = meter, .buf = cb_xmalloc(SINK_BUF)};
+    int rc = cb_blob_begin(store, &s.w, err);
+    if (rc == 0)
+        rc = cb_client_get_blob(c, d->digest, d->size, blob_write, blob_restart, &s, cancel, err);
+    if (rc == 0)
+        rc = sink_flush(&s, err);
+    free(s.buf);
+    if (rc < 0) {
+        cb_blob_abort(s.w);
+        s.w = NULL;
+    }
+    *w = s.w;
+    return rc;
 }
 
 static int fetch_one(fetch_t *f, size_t i, cb_error_t **err) {
@@ -147,19 +187,14 @@ static int fetch_one(fetch_t *f, size_t i, cb_error_t **err) {
             cb_info("pull", "Copying blob %s skipped: already exists", d->digest);
         return 0;
     }
-    blob_sink_t s = {.store = f->store, .meter = f->meter};
-    if (cb_blob_begin(f->store, &s.w, err) < 0)
+    cb_blob_writer_t *w;
+    if (download(f->client, f->store, d, f->meter, &f->cancel, &w, err) < 0)
         return -1;
-    if (cb_client_get_blob(f->client, d->digest, d->size, blob_write, blob_restart, &s,
-                           &f->cancel, err) < 0) {
-        cb_blob_abort(s.w);
-        return -1;
-    }
-    if (cb_blob_seal(s.w, d->digest, d->size, NULL, NULL, err) < 0) {
-        cb_blob_abort(s.w);
+    if (cb_blob_seal(w, d->digest, d->size, NULL, NULL, err) < 0) {
+        cb_blob_abort(w);
         return cb_error_wrap(err, "%s: blob %s", cb_client_name(f->client), d->digest);
     }
-    f->sealed[i] = s.w;
+    f->sealed[i] = w;
     f->fetched++;
     cb_meter_blob_done(f->meter, (uint64_t)d->size, false);
     if (!f->quiet)
@@ -170,14 +205,10 @@ static int fetch_one(fetch_t *f, size_t i, cb_error_t **err) {
 int cb_pull_fetch_blob(cb_client_t *c, const cb_store_t *store, const cb_oci_descriptor_t *d, cb_error_t **err) {
     if (cb_blob_exists(store, d->digest))
         return 0;
-    blob_sink_t s = {.store = store};
-    if (cb_blob_begin(store, &s.w, err) < 0)
+    cb_blob_writer_t *w;
+    if (download(c, store, d, NULL, NULL, &w, err) < 0)
         return -1;
-    if (cb_client_get_blob(c, d->digest, d->size, blob_write, blob_restart, &s, NULL, err) < 0) {
-        cb_blob_abort(s.w);
-        return -1;
-    }
-    return cb_blob_commit(s.w, d->digest, d->size, NULL, NULL, err);
+    return cb_blob_commit(w, d->digest, d->size, NULL, NULL, err);
 }
 
 static void *fetch_worker(void *arg) {

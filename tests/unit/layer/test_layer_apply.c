@@ -342,6 +342,20 @@ static void test_corrupt_truncated_and_limits(void **state) {
     cb_buf_t empty = {(char *)"", 0, 0};
     expect_failure(dst, &empty, NULL, "empty");
 
+    /* The first entry fails while the decompressing thread is megabytes
+     * ahead, waiting on a full ring: the apply still ends, with the
+     * entry's error, and a good layer applies after it. */
+    const tar_spec_t ahead[] = {{'f', "../escape", NULL, "x", 0644, 0, 0},
+                                {'f', "big.txt", NULL, big.data, 0644, 0, 0}};
+    cb_autobuf cb_buf_t ahead_gz = CB_BUF_INIT;
+    tar_build(&ahead_gz, ahead, CB_ARRAY_LEN(ahead), ARCHIVE_FILTER_GZIP);
+    for (int round = 0; round < 20; round++)
+        expect_failure(dst, &ahead_gz, NULL, "'../escape'");
+    {
+        cb_autoerr cb_error_t *err = NULL;
+        assert_int_equal(apply_buf(dst, &gz, NULL, NULL, &err), 0);
+    }
+
     cb_layer_apply_opts_t small = {.max_size = 100000};
     expect_failure(dst, &gz, &small, "'big.txt': size 2059685 is larger than the limit");
     /* Many entries each under the limit: the running total stops them. */
