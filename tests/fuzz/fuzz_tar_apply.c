@@ -115,29 +115,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-/* The names in dir other than . and .., into names ("a/b"). */
+/* The next name in dir other than . and .., or NULL at its end. */
+static const char *next_name(DIR *dir) {
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            return de->d_name;
+    return NULL;
+}
+
+/* The names in dir, into names ("a/b"). */
 static void list_names(DIR *dir, cb_buf_t *names) {
     rewinddir(dir);
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        cb_buf_printf(names, "%s%s", n++ ? "/" : "", de->d_name);
-    }
+    const char *name;
+    for (size_t n = 0; (name = next_name(dir)) != NULL; n++)
+        cb_buf_printf(names, "%s%s", n ? "/" : "", name);
 }
 
 /* Whether dir holds exactly the names want (nwant of them, no repeats). */
 static bool holds_exactly(DIR *dir, const char *const *want, size_t nwant) {
     rewinddir(dir);
     size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
+    const char *name;
+    while ((name = next_name(dir)) != NULL) {
         bool wanted = false;
         for (size_t i = 0; i < nwant && !wanted; i++)
-            wanted = strcmp(de->d_name, want[i]) == 0;
+            wanted = strcmp(name, want[i]) == 0;
         if (!wanted)
             return false;
         n++;
