@@ -113,20 +113,38 @@ int cb_registry_parse_creds(const char *s, cb_creds_t *out, cb_error_t **err) {
     return 0;
 }
 
-/* $CBUILD_REGISTRY_TIMEOUT: seconds without a byte moving (and to connect)
- * before a request is given up and retried; 60 (30 to connect) unless set. */
-static int stall_timeout(cb_http_opts_t *ho, cb_error_t **err) {
-    const char *env = getenv("CBUILD_REGISTRY_TIMEOUT");
+/* *out = $name when it is set: a whole number from min to max (unit names
+ * them in the error); unchanged when it is unset or empty. */
+static int env_long(const char *name, long min, long max, const char *unit, long *out,
+                    cb_error_t **err) {
+    const char *env = getenv(name);
     if (env == NULL || *env == '\0')
         return 0;
     char *end = NULL;
     errno = 0;
     long v = strtol(env, &end, 10);
-    if (errno || *end || v < 1 || v > 86400)
-        return cb_error_kind_set(err, CB_ERR_INPUT,
-                                 "CBUILD_REGISTRY_TIMEOUT=%s: expected seconds, 1 to 86400", env);
-    ho->stall_timeout_s = v;
-    ho->connect_timeout_s = v;
+    if (errno || *end || v < min || v > max)
+        return cb_error_kind_set(err, CB_ERR_INPUT, "%s=%s: expected %s, %ld to %ld", name, env,
+                                 unit, min, max);
+    *out = v;
+    return 0;
+}
+
+/* $CBUILD_REGISTRY_TIMEOUT: seconds without a byte moving (and to connect)
+ * before a request is given up and retried; 60 (30 to connect) unless set.
+ * $CBUILD_REGISTRY_RETRY_DELAY: milliseconds before the first retry of a
+ * failed request (doubling after each); 250 unless set. The tests that
+ * fault every request set both low, so that giving up takes seconds. */
+static int http_env(cb_http_opts_t *ho, cb_error_t **err) {
+    long stall = 0;
+    if (env_long("CBUILD_REGISTRY_TIMEOUT", 1, 86400, "seconds", &stall, err) < 0 ||
+        env_long("CBUILD_REGISTRY_RETRY_DELAY", 1, 60000, "milliseconds", &ho->retry_delay_ms,
+                 err) < 0)
+        return -1;
+    if (stall > 0) {
+        ho->stall_timeout_s = stall;
+        ho->connect_timeout_s = stall;
+    }
     return 0;
 }
 
@@ -134,7 +152,7 @@ int cb_registry_cli_http(const cb_registry_cli_t *o, cb_http_t **out, cb_error_t
     cb_http_opts_t ho = CB_HTTP_OPTS_INIT;
     ho.tls_verify = o->tls_verify;
     ho.cert_dir = o->cert_dir;
-    if (stall_timeout(&ho, err) < 0)
+    if (http_env(&ho, err) < 0)
         return -1;
     return cb_http_new(&ho, out, err);
 }

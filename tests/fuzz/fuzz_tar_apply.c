@@ -46,6 +46,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static int box_fd = -1;
 static char top[64];
 
+/* The directories watched for escapes, kept open: rewinddir makes the
+ * next readdir list them afresh, without the allocation an opendir makes
+ * (most of a run's time, under ASan, went to allocations). */
+static DIR *box_dir, *outside_dir;
+
+/* The compressors and their output buffer live across runs: set up anew
+ * for each input they cost more than applying most layers. */
+static z_stream gz;
+static ZSTD_CCtx *zc;
+static unsigned char *packed;
+static size_t packed_cap;
+
 static void cleanup(void) {
     cb_rm_rf(top, NULL);
 }
@@ -93,31 +105,59 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         abort();
     }
     box_fd = open(box, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (box_fd < 0)
+    box_dir = opendir(box);
+    outside_dir = opendir(outside);
+    zc = ZSTD_createCCtx();
+    if (box_fd < 0 || !box_dir || !outside_dir || !zc ||
+        deflateInit2(&gz, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         abort();
     atexit(cleanup);
     return 0;
 }
 
-/* The names in dir (box_fd-relative), sorted, joined by '/'. */
-static char *names_in(const char *dir) {
-    cb_autostrv cb_strv_t names = CB_STRV_INIT;
-    int fd = openat(box_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || cb_dir_list_sorted(fd, dir, &names, NULL) < 0)
-        abort();
-    close(fd);
-    cb_autobuf cb_buf_t b = CB_BUF_INIT;
-    for (size_t i = 0; i < names.len; i++)
-        cb_buf_printf(&b, "%s%s", i ? "/" : "", names.items[i]);
-    return cb_buf_steal(&b);
+/* The next name in dir other than . and .., or NULL at its end. */
+static const char *next_name(DIR *dir) {
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            return de->d_name;
+    return NULL;
+}
+
+/* The names in dir, into names ("a/b"). */
+static void list_names(DIR *dir, cb_buf_t *names) {
+    rewinddir(dir);
+    const char *name;
+    for (size_t n = 0; (name = next_name(dir)) != NULL; n++)
+        cb_buf_printf(names, "%s%s", n ? "/" : "", name);
+}
+
+/* Whether dir holds exactly the names want (nwant of them, no repeats). */
+static bool holds_exactly(DIR *dir, const char *const *want, size_t nwant) {
+    rewinddir(dir);
+    size_t n = 0;
+    const char *name;
+    while ((name = next_name(dir)) != NULL) {
+        bool wanted = false;
+        for (size_t i = 0; i < nwant && !wanted; i++)
+            wanted = strcmp(name, want[i]) == 0;
+        if (!wanted)
+            return false;
+        n++;
+    }
+    return n == nwant;
 }
 
 static void check_box(void) {
-    cb_autofree char *box = names_in(".");
-    cb_autofree char *outside = names_in("outside");
-    if (strcmp(box, "outside/root") != 0 || strcmp(outside, "canary") != 0) {
+    static const char *const box_names[] = {"outside", "root"};
+    static const char *const outside_names[] = {"canary"};
+    if (!holds_exactly(box_dir, box_names, 2) || !holds_exactly(outside_dir, outside_names, 1)) {
+        cb_autobuf cb_buf_t box = CB_BUF_INIT;
+        cb_autobuf cb_buf_t outside = CB_BUF_INIT;
+        list_names(box_dir, &box);
+        list_names(outside_dir, &outside);
         fprintf(stderr, "fuzz_tar_apply: written outside the target: box {%s}, outside {%s}\n",
-                box, outside);
+                cb_buf_str(&box), cb_buf_str(&outside));
         abort();
     }
     char buf[sizeof CANARY];
@@ -132,30 +172,35 @@ static void check_box(void) {
     close(fd);
 }
 
-static unsigned char *gzip(const uint8_t *in, size_t n, size_t *out_len) {
-    z_stream z = {0};
-    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        abort();
-    size_t cap = deflateBound(&z, n) + 32;
-    unsigned char *out = cb_xmalloc(cap);
-    z.next_in = (unsigned char *)in;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    if (deflate(&z, Z_FINISH) != Z_STREAM_END)
-        abort();
-    *out_len = z.total_out;
-    deflateEnd(&z);
-    return out;
+static unsigned char *packed_room(size_t need) {
+    if (need > packed_cap) {
+        free(packed);
+        packed = cb_xmalloc(need);
+        packed_cap = need;
+    }
+    return packed;
 }
 
-static unsigned char *zstd(const uint8_t *in, size_t n, size_t *out_len) {
+static const unsigned char *gzip(const uint8_t *in, size_t n, size_t *out_len) {
+    if (deflateReset(&gz) != Z_OK)
+        abort();
+    size_t cap = deflateBound(&gz, n) + 32;
+    gz.next_in = (unsigned char *)in;
+    gz.avail_in = (uInt)n;
+    gz.next_out = packed_room(cap);
+    gz.avail_out = (uInt)cap;
+    if (deflate(&gz, Z_FINISH) != Z_STREAM_END)
+        abort();
+    *out_len = gz.total_out;
+    return packed;
+}
+
+static const unsigned char *zstd(const uint8_t *in, size_t n, size_t *out_len) {
     size_t cap = ZSTD_compressBound(n);
-    unsigned char *out = cb_xmalloc(cap);
-    *out_len = ZSTD_compress(out, cap, in, n, 1);
+    *out_len = ZSTD_compressCCtx(zc, packed_room(cap), cap, in, n, 1);
     if (ZSTD_isError(*out_len))
         abort();
-    return out;
+    return packed;
 }
 
 typedef struct mem_source {
@@ -179,17 +224,17 @@ static int mem_read(void *ctx, void *buf, size_t cap, size_t *got, cb_error_t **
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
-    cb_autofree unsigned char *packed = NULL;
+    const unsigned char *layer = data + 1;
     size_t len = size - 1;
     switch (data[0] % 3) {
     case 1:
-        packed = gzip(data + 1, size - 1, &len);
+        layer = gzip(data + 1, size - 1, &len);
         break;
     case 2:
-        packed = zstd(data + 1, size - 1, &len);
+        layer = zstd(data + 1, size - 1, &len);
         break;
     }
-    mem_source_t src = {packed ? packed : data + 1, len};
+    mem_source_t src = {layer, len};
 
     if (mkdirat(box_fd, "root", 0755) < 0)
         abort();

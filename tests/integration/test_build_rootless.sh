@@ -20,6 +20,11 @@ mkdir -p "$w/src/tests" "$w/src/testdata"
 cp "$CBUILD" "$w/cbuild"
 cp -a "$CB_SOURCE_DIR/tests/integration" "$w/src/tests/"
 cp -a "$CB_TESTDATA/fixtures" "$CB_TESTDATA/build" "$CB_TESTDATA/run" "$w/src/testdata/"
+# The shared fixtures ctest made (lib/make-fixtures.sh), where that user can read them.
+if [ -d "${CB_FIXTURES:-/nonexistent}/busybox" ]; then
+    mkdir -p "$w/fixtures"
+    cp -a "$CB_FIXTURES/busybox" "$w/fixtures/"
+fi
 chmod -R a+rX "$w"
 chown -R "$user" "$w/src"
 
@@ -27,7 +32,7 @@ pass=0 fail=0
 for t in build_scratch build_base build_outputs build_errors run_layers run_isolation run_failures run_mounts run_hygiene \
     run_network run_fuse run_many_layers sandbox; do
     if runuser -u "$user" -- env -i PATH="$PATH" HOME="/home/$user" TMPDIR=/tmp \
-        CBUILD="$w/cbuild" CB_TESTDATA="$w/src/testdata" CB_SOURCE_DIR="$w/src" \
+        CBUILD="$w/cbuild" CB_TESTDATA="$w/src/testdata" CB_SOURCE_DIR="$w/src" CB_FIXTURES="$w/fixtures" \
         bash "$w/src/tests/integration/test_$t.sh" >"$w/$t.log" 2>&1; then
         pass=$((pass + 1))
         # What a test could not check as this user, it says.

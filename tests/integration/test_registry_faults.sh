@@ -5,7 +5,8 @@
 # or half a body and then silence) and truncated downloads (half the body
 # of its Content-Length). CBUILD_REGISTRY_TIMEOUT=1 makes cbuild give up on a
 # silent transfer after about a second (the low-speed limit), so stalls cost
-# seconds, not minutes.
+# seconds, not minutes; CBUILD_REGISTRY_RETRY_DELAY=20 starts the retries'
+# backoff at 20 ms instead of 250 (a 429's Retry-After: 1 is still waited).
 #   - Faults on 30 % of the requests of a pull, 12 % of those of a push
 #     (more requests: 256 KiB chunks): each push and pull completes after
 #     retries with the right digest; the pulled root fscks clean (every blob
@@ -21,6 +22,7 @@ need skopeo jq python3 curl
 busybox_base "$T/bb"
 export SOURCE_DATE_EPOCH=1700000000
 export CBUILD_REGISTRY_TIMEOUT=1
+export CBUILD_REGISTRY_RETRY_DELAY=20
 mkdir -p "$T/ctx"
 python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(5).randbytes(2000000))' >"$T/ctx/big"
 printf 'FROM oci:%s:latest\nCOPY big /big\n' "$T/bb" >"$T/ctx/Containerfile"
@@ -98,5 +100,7 @@ for mode in stall drop; do
     echo "push, every request $mode: failed after $ms ms: $(tail -1 "$T/err")"
     eq "push, every request $mode: no tag in the registry" "$(registry_digest "x-$mode/app")" none
 done
+CBUILD_REGISTRY_RETRY_DELAY=soon cb_fails "a bad CBUILD_REGISTRY_RETRY_DELAY" \
+    'CBUILD_REGISTRY_RETRY_DELAY=soon: expected milliseconds' pull -q "$REG_PLAIN/src/app:1"
 check "the local store after it all: fsck" "$CBUILD" fsck
 finish

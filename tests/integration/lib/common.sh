@@ -52,9 +52,19 @@ cb_fails() {
         ok
     fi
 }
-# busybox_base DIR: the busybox OCI layout fixture (made once per test).
+# busybox_base DIR: the busybox OCI layout fixture at DIR (DIR.oci.tar and
+# DIR.docker.tar beside it): a copy of the one ctest made for this run
+# ($CB_FIXTURES/busybox, lib/make-fixtures.sh), else made here (a test run
+# by hand).
 busybox_base() {
-    [ -d "$1" ] || "$CB_TESTDATA/fixtures/make-busybox-oci.sh" "$1" latest >/dev/null
+    [ -d "$1" ] && return 0
+    local f=${CB_FIXTURES:-/nonexistent}/busybox/bb
+    if [ -f "$f/index.json" ]; then
+        cp -a "$f" "$1" && cp -a "$f.oci.tar" "$1.oci.tar" &&
+            { [ ! -e "$f.docker.tar" ] || cp -a "$f.docker.tar" "$1.docker.tar"; }
+    else
+        "$CB_TESTDATA/fixtures/make-busybox-oci.sh" "$1" latest >/dev/null
+    fi
 }
 # config REF: the raw image config of a store image (Docker extensions included), via skopeo.
 config() {
