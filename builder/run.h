@@ -32,7 +32,8 @@
  * builder's stderr as they come, and the last lines are kept for the error
  * message of a failing step.
  *
- * SIGINT or SIGTERM during a step kills everything in its pid namespace;
+ * SIGINT or SIGTERM during a step (as common/interrupt.h records them: the
+ * build installs its handler) kills everything in its pid namespace;
  * the mounts die with the mount namespace. cb_run_container then fails with
  * CB_ERR_INTERRUPTED. */
 #ifndef CB_BUILDER_RUN_H
