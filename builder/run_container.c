@@ -249,6 +249,14 @@ void cb_run_direct_child(const cb_run_spec_t *spec, int sync_out, int sync_in, i
     cb_run_child(spec, errfd, outfd);
 }
 
+/* In a child of ours: the pipes' ends that are the host side's. */
+static void close_host_ends(const int up[2], const int down[2], const int errp[2], const int outp[2]) {
+    close(up[0]);
+    close(down[1]);
+    close(errp[0]);
+    close(outp[0]);
+}
+
 /* Starts the step's process: cloned into the namespaces by the spawner (or
  * by us when there is none), or through first_child for fuse-overlayfs,
  * whose daemon must live in the mount namespace but outside the pid
@@ -257,10 +265,7 @@ static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int 
     if (spec->rootfs == CB_ROOTFS_FUSE) {
         pid_t pid = fork();
         if (pid == 0) {
-            close(up[0]);
-            close(down[1]);
-            close(errp[0]);
-            close(outp[0]);
+            close_host_ends(up, down, errp, outp);
             /* close-on-exec: dup2 onto 1 and 2 in the child makes the copies
              * the command inherits. */
             first_child(spec, up[1], down[0], errp[1], outp[1]);
@@ -284,10 +289,7 @@ static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int 
      * reports as a stack it does not know). */
     pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid == 0) {
-        close(up[0]);
-        close(down[1]);
-        close(errp[0]);
-        close(outp[0]);
+        close_host_ends(up, down, errp, outp);
         cb_run_direct_child(spec, up[1], down[0], errp[1], outp[1]);
     }
     return pid;
