@@ -1,7 +1,8 @@
 /* The container a RUN step executes in (DESIGN.md "The runner").
  *
- * cb_run_container forks a child into new user, mount, pid, ipc and uts
- * namespaces (and a network namespace: with only loopback for --network
+ * cb_run_container starts a child (cloned, as a child of the builder, by
+ * a small spawner process: builder/run_spawner.c) into new user, mount,
+ * pid, ipc and uts namespaces (and a network namespace: with only loopback for --network
  * none; for private, also a tap device that slirp4netns, started by the
  * host side once the namespace exists and stopped when the step ends,
  * connects to the host's network). The user namespace maps ids 0..N-1 onto
@@ -32,7 +33,8 @@
  * builder's stderr as they come, and the last lines are kept for the error
  * message of a failing step.
  *
- * SIGINT or SIGTERM during a step kills everything in its pid namespace;
+ * SIGINT or SIGTERM during a step (as common/interrupt.h records them: the
+ * build installs its handler) kills everything in its pid namespace;
  * the mounts die with the mount namespace. cb_run_container then fails with
  * CB_ERR_INTERRUPTED. */
 #ifndef CB_BUILDER_RUN_H

@@ -19,17 +19,12 @@
 #include "builder/run_private.h"
 #include "builder/run_security.h"
 #include "builder/userns.h"
-#include "layer/treeclone.h"
+#include "common/interrupt.h"
 #include "common/util.h"
+#include "layer/treeclone.h"
 
 #define TAIL_BYTES 4096
 #define TAIL_LINES 12
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig) {
-    interrupted = sig;
-}
 
 void cb_run_result_clear(cb_run_result_t *res) {
     free(res->tail);
@@ -231,72 +226,72 @@ _Noreturn static void first_child(const cb_run_spec_t *spec, int sync_out, int s
     _exit(status_code(st));
 }
 
-/* The pipes of one step: the child's ends and what it was given. */
-typedef struct child_args {
-    const cb_run_spec_t *spec;
-    int sync_out, sync_in, errfd, outfd;
-    int close_fds[4]; /* the parent's ends */
-} child_args_t;
-
 /* The step's process made by clone() straight into its namespaces, as
  * their pid 1: one copy of the builder per step instead of two (the
  * intermediate child of first_child and the pid 1 it forks). The user
  * namespace's maps come from the parent, as for first_child. */
-_Noreturn static void direct_child(const child_args_t *a) {
-    for (int i = 0; i < 4; i++)
-        close(a->close_fds[i]);
+void cb_run_direct_child(const cb_run_spec_t *spec, int sync_out, int sync_in, int errfd, int outfd) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     char c = 'u';
-    if (write(a->sync_out, &c, 1) != 1 || read(a->sync_in, &c, 1) != 1 || c != 'm')
+    if (write(sync_out, &c, 1) != 1 || read(sync_in, &c, 1) != 1 || c != 'm')
         _exit(127); /* the parent has the reason */
-    if (a->spec->network == CB_NET_PRIVATE) {
+    if (spec->network == CB_NET_PRIVATE) {
         c = 'n';
-        if (write(a->sync_out, &c, 1) != 1 || read(a->sync_in, &c, 1) != 1 || c != 'g')
+        if (write(sync_out, &c, 1) != 1 || read(sync_in, &c, 1) != 1 || c != 'g')
             _exit(127);
     }
-    if (chdir(a->spec->workspace) < 0) {
-        dprintf(a->errfd, "chdir %s: %s", a->spec->workspace, strerror(errno));
+    if (chdir(spec->workspace) < 0) {
+        dprintf(errfd, "chdir %s: %s", spec->workspace, strerror(errno));
         _exit(127);
     }
-    cb_run_child(a->spec, a->errfd, a->outfd);
+    cb_run_child(spec, errfd, outfd);
 }
 
-/* Starts the step's process: with clone() into the namespaces, or through
- * first_child for fuse-overlayfs, whose daemon must live in the mount
- * namespace but outside the pid namespace. */
+/* In a child of ours: the pipes' ends that are the host side's. */
+static void close_host_ends(const int up[2], const int down[2], const int errp[2], const int outp[2]) {
+    close(up[0]);
+    close(down[1]);
+    close(errp[0]);
+    close(outp[0]);
+}
+
+/* Starts the step's process: cloned into the namespaces by the spawner (or
+ * by us when there is none), or through first_child for fuse-overlayfs,
+ * whose daemon must live in the mount namespace but outside the pid
+ * namespace. */
 static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int errp[2], int outp[2]) {
     if (spec->rootfs == CB_ROOTFS_FUSE) {
         pid_t pid = fork();
         if (pid == 0) {
-            close(up[0]);
-            close(down[1]);
-            close(errp[0]);
-            close(outp[0]);
+            close_host_ends(up, down, errp, outp);
             /* close-on-exec: dup2 onto 1 and 2 in the child makes the copies
              * the command inherits. */
             first_child(spec, up[1], down[0], errp[1], outp[1]);
         }
         return pid;
     }
-    child_args_t a = {
-        .spec = spec,
-        .sync_out = up[1],
-        .sync_in = down[0],
-        .errfd = errp[1],
-        .outfd = outp[1],
-        .close_fds = {up[0], down[1], errp[0], outp[0]},
-    };
-    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+    unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
     if (spec->network != CB_NET_HOST)
         flags |= CLONE_NEWNET;
+    /* A secret's source is one of our descriptors (/proc/self/fd/N), which
+     * a process cloned by the spawner does not have. */
+    bool secrets = false;
+    for (size_t i = 0; i < spec->nmounts; i++)
+        secrets = secrets || spec->mounts[i].secret;
+    const int fds[4] = {up[1], down[0], errp[1], outp[1]};
+    pid_t pid = secrets ? -1 : cb_run_spawn(spec, flags, fds);
+    if (pid > 0)
+        return pid;
     /* The raw system call, fork-like: the child goes on on its copy of this
      * stack (glibc's clone() would switch stacks, which AddressSanitizer
      * reports as a stack it does not know). */
-    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags, NULL, NULL, NULL, NULL);
-    if (pid == 0)
-        direct_child(&a);
+    pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        close_host_ends(up, down, errp, outp);
+        cb_run_direct_child(spec, up[1], down[0], errp[1], outp[1]);
+    }
     return pid;
 }
 
@@ -342,11 +337,13 @@ static void pump(int outfd, int errfd, pid_t child, tail_t *tail, cb_buf_t *setu
     struct pollfd p[2] = {{.fd = outfd, .events = POLLIN}, {.fd = errfd, .events = POLLIN}};
     bool killed = false;
     while (p[0].fd >= 0 || p[1].fd >= 0) {
-        if (interrupted && !killed) {
+        if (cb_interrupt_signal() && !killed) {
             kill(child, SIGKILL); /* its pid 1 follows (PDEATHSIG), and with it the namespace */
             killed = true;
         }
-        if (poll(p, 2, -1) < 0) {
+        /* A timeout, for a signal that lands between the check above and
+         * the poll (it interrupts only a poll under way). */
+        if (poll(p, 2, 250) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -391,12 +388,6 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
                 close(*fd);
         return cb_error_set(err, e, "pipe");
     }
-    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    interrupted = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-
     fflush(NULL);
     pid_t pid = start_child(spec, up, down, errp, outp);
     int fork_errno = errno;
@@ -425,7 +416,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
          * failure leaves it to read EOF and give up. */
         if (mapped && spec->network == CB_NET_PRIVATE && read(up[0], &c, 1) == 1 && c == 'n') {
             cb_autofree char *log = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_SLIRP_LOG);
-            if (cb_slirp_start(spec->net_helper, pid, log, &interrupted, &slirp, err) < 0)
+            if (cb_slirp_start(spec->net_helper, pid, log, &slirp, err) < 0)
                 rc = -1;
             else
                 (void)!write(down[1], "g", 1);
@@ -439,8 +430,6 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
         res->status = status_code(st);
         cb_slirp_stop(&slirp);
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     close(up[0]);
     if (down[1] >= 0)
         close(down[1]);
@@ -450,11 +439,8 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
         remove_stubs(wsfd, spec, &created);
     if (rc < 0)
         return rc;
-    if (interrupted) {
-        cb_error_kind_set(err, CB_ERR_INTERRUPTED, "interrupted by %s", interrupted == SIGINT ? "SIGINT" : "SIGTERM");
-        (*err)->status = interrupted; /* the exit code is 128 + the signal */
+    if (cb_interrupt_check(err) < 0)
         return -1;
-    }
     if (setup_err.len > 0 && res->status == RUN_OVERLAY_REFUSED && spec->rootfs != CB_ROOTFS_COPY) {
         res->rootfs_refused = true;
         return cb_error_kind_set(err, CB_ERR_SYSTEM, "%s", cb_buf_str(&setup_err));

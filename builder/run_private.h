@@ -53,10 +53,9 @@ typedef struct cb_slirp {
 
 /* Starts prog for the network namespace of target, with its output in
  * log_path, and waits until it has configured the tap device (or failed;
- * the error then has the end of its output). Gives up when *stop becomes
- * non-zero (a signal). */
-int cb_slirp_start(const char *prog, pid_t target, const char *log_path, const volatile sig_atomic_t *stop,
-                   cb_slirp_t *s, cb_error_t **err);
+ * the error then has the end of its output). Gives up on SIGINT or SIGTERM
+ * (common/interrupt.h). */
+int cb_slirp_start(const char *prog, pid_t target, const char *log_path, cb_slirp_t *s, cb_error_t **err);
 /* Stops it and reaps it; nothing of it is left. s may be unstarted (pid 0). */
 void cb_slirp_stop(cb_slirp_t *s);
 
@@ -64,6 +63,19 @@ void cb_slirp_stop(cb_slirp_t *s);
  * step. Reports a setup failure as text on errfd and exits 127; errfd is
  * close-on-exec, so a successful execve closes it without a word. */
 _Noreturn void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd);
+
+/* The step's process, cloned straight into its namespaces as their pid 1
+ * (by the builder or by the spawner): waits for the host side's go on the
+ * sync pipes (id maps written; for --network private, slirp4netns
+ * started), then becomes cb_run_child. */
+_Noreturn void cb_run_direct_child(const cb_run_spec_t *spec, int sync_out, int sync_in, int errfd, int outfd);
+
+/* Has the spawner (run_spawner.c, started on first use) clone the step's
+ * process with flags (CLONE_NEW*, SIGCHLD) as a child of this process,
+ * running cb_run_direct_child with fds (sync_out, sync_in, errfd, outfd;
+ * they stay ours to close). The pid, or -1 with errno: then the caller
+ * clones it itself. */
+pid_t cb_run_spawn(const cb_run_spec_t *spec, unsigned long flags, const int fds[4]);
 
 /* Makes STUB's tree: the mount points the container needs (and every
  * RUN --mount target) that the lower tree lacks, plus the directories

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "builder/run_private.h"
+#include "common/interrupt.h"
 
 #define READY_TIMEOUT_MS 30000
 #define EXIT_TIMEOUT_MS 2000
@@ -43,8 +44,7 @@ _Noreturn static void exec_slirp(const char *prog, pid_t target, const char *log
     _exit(127);
 }
 
-int cb_slirp_start(const char *prog, pid_t target, const char *log_path, const volatile sig_atomic_t *stop,
-                   cb_slirp_t *s, cb_error_t **err) {
+int cb_slirp_start(const char *prog, pid_t target, const char *log_path, cb_slirp_t *s, cb_error_t **err) {
     s->pid = 0;
     s->exit_fd = -1;
     int ready[2], ex[2];
@@ -76,7 +76,7 @@ int cb_slirp_start(const char *prog, pid_t target, const char *log_path, const v
     ssize_t n = -1;
     struct pollfd p = {.fd = ready[0], .events = POLLIN};
     int waited = 0;
-    while (!*stop && waited < READY_TIMEOUT_MS) {
+    while (!cb_interrupt_signal() && waited < READY_TIMEOUT_MS) {
         int r = poll(&p, 1, 100);
         if (r < 0 && errno != EINTR)
             break;
@@ -90,7 +90,7 @@ int cb_slirp_start(const char *prog, pid_t target, const char *log_path, const v
     if (n == 1 && c == '1')
         return 0;
     cb_slirp_stop(s);
-    if (*stop)
+    if (cb_interrupt_signal())
         return cb_error_kind_set(err, CB_ERR_INTERRUPTED, "network private: interrupted while slirp4netns started");
     char tail[1024];
     cb_run_file_tail(log_path, tail, sizeof tail);

@@ -30,7 +30,7 @@ chown -R "$user" "$w/src"
 
 pass=0 fail=0
 for t in build_scratch build_base build_outputs build_errors run_layers run_isolation run_failures run_mounts run_hygiene \
-    run_network run_fuse run_many_layers sandbox; do
+    run_network run_fuse run_many_layers run_spawner sandbox; do
     if runuser -u "$user" -- env -i PATH="$PATH" HOME="/home/$user" TMPDIR=/tmp \
         CBUILD="$w/cbuild" CB_TESTDATA="$w/src/testdata" CB_SOURCE_DIR="$w/src" CB_FIXTURES="$w/fixtures" \
         bash "$w/src/tests/integration/test_$t.sh" >"$w/$t.log" 2>&1; then
