@@ -81,7 +81,7 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
 }
 
 int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err) {
-    if (cb_blob_begin(b->store, &job->blob, err) < 0)
+    if (cb_blob_begin_hashed(b->store, &job->blob, err) < 0)
         return -1;
     cb_layer_writer_opts_t o = {
         .compression = b->compression,
