@@ -16,7 +16,10 @@
 #include "layer/upper.h"
 #include "layer/writer_private.h"
 
-#define DATA_CHUNK (64 * 1024)
+/* File data is read in pieces of up to 256 KiB into one buffer per writer:
+ * few reads for large files, no allocation per file, and a piece is still
+ * in the CPU's cache when it is hashed and handed to the compressor. */
+#define DATA_CHUNK (256 * 1024)
 
 struct cb_layer_writer {
     cb_layer_writer_opts_t opts;
@@ -31,6 +34,7 @@ struct cb_layer_writer {
     uint64_t entries;
     cb_pathset_t dirs; /* directory names written, for add_parents */
     cb_error_t *cb_err; /* set by the tar write callback */
+    char *data_buf;     /* DATA_CHUNK bytes, made on the first file read */
     bool failed, finished;
     bool drop_overlay_xattrs; /* during an upper walk (upper.c) */
 };
@@ -261,7 +265,9 @@ static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, co
     }
     if (fd < 0 || left == 0)
         return 0;
-    cb_autofree char *buf = cb_xmalloc(DATA_CHUNK);
+    if (w->data_buf == NULL)
+        w->data_buf = cb_xmalloc(DATA_CHUNK);
+    char *buf = w->data_buf;
     while (left > 0) {
         ssize_t n = read(fd, buf, left < DATA_CHUNK ? (size_t)left : DATA_CHUNK);
         if (n < 0 && errno == EINTR)
@@ -535,5 +541,6 @@ void cb_layer_writer_free(cb_layer_writer_t *w) {
     cb_sha256_free(w->tar_hash);
     cb_pathset_free(&w->dirs);
     cb_error_free(w->cb_err);
+    free(w->data_buf);
     free(w);
 }

@@ -38,6 +38,12 @@ static char *tmp_dir(fixture_t *f) {
     return cb_xasprintf("%s/tmp", f->dir);
 }
 
+/* The root's directory sub holds n files. */
+static void assert_files(fixture_t *f, const char *sub, int n) {
+    cb_autofree char *dir = cb_xasprintf("%s/%s", f->dir, sub);
+    assert_int_equal(tu_file_count(dir), n);
+}
+
 static void test_layout_created(void **state) {
     fixture_t *f = *state;
     char *p = cb_xasprintf("%s/store/oci-layout", f->dir);
@@ -94,12 +100,8 @@ static void test_commit_mismatch_leaves_nothing(void **state) {
     assert_non_null(strstr(msg, wrong));
     assert_non_null(strstr(msg, "digest mismatch"));
     free(msg);
-    char *t = tmp_dir(f);
-    assert_int_equal(tu_file_count(t), 0);
-    free(t);
-    char *blobs = cb_xasprintf("%s/store/blobs", f->dir);
-    assert_int_equal(tu_file_count(blobs), 0);
-    free(blobs);
+    assert_files(f, "tmp", 0);
+    assert_files(f, "store/blobs", 0);
 
     cb_error_freep(&err);
     assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
@@ -141,12 +143,8 @@ static void test_hashed_by_caller(void **state) {
     assert_int_equal(cb_blob_write(w, "abc", 3, &err), 0);
     assert_true(cb_blob_commit(w, NULL, 3, NULL, NULL, &err) < 0);
     assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTERNAL);
-    char *t = tmp_dir(f);
-    assert_int_equal(tu_file_count(t), 0);
-    free(t);
-    char *blobs = cb_xasprintf("%s/store/blobs/sha256", f->dir);
-    assert_int_equal(tu_file_count(blobs), 1);
-    free(blobs);
+    assert_files(f, "tmp", 0);
+    assert_files(f, "store/blobs/sha256", 1);
 }
 
 static void test_abort_leaves_nothing(void **state) {
