@@ -44,9 +44,13 @@ typedef struct cb_stage_state {
     cb_image_layer_t *layers;
     size_t nlayers;
     /* The stage's root file system, materialised on first need by applying
-     * every layer in order; later layers are applied to it as they are made. */
+     * every layer in order. Layers made later (COPY, ADD, a cache hit) are
+     * applied when the tree is next asked for (cb_stage_rootfs): the last
+     * layers of a stage are often never needed as files. tree_behind: how
+     * many of the last layers the tree lacks. */
     char *rootfs;
     int rootfs_fd;
+    size_t tree_behind;
     bool built;
     bool no_cache; /* --no-cache-filter names it */
     /* The key of the last instruction run (builder/step_cache.c); after the

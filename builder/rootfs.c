@@ -157,6 +157,12 @@ int cb_stage_rootfs(cb_build_t *b, size_t stage, int *fd, cb_error_t **err) {
                                               : cb_xasprintf("stage-%zu", stage);
         if (layers_tree(b, name, st->layers, st->nlayers, &st->rootfs, &st->rootfs_fd, err) < 0)
             return cb_error_wrap(err, "unpacking the root file system of stage %zu", stage);
+        st->tree_behind = 0;
+    } else if (st->tree_behind > 0) {
+        size_t first = st->nlayers - st->tree_behind;
+        if (cb_apply_layers(b, st->rootfs_fd, st->layers + first, st->tree_behind, err) < 0)
+            return -1;
+        st->tree_behind = 0;
     }
     *fd = st->rootfs_fd;
     return 0;

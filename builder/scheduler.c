@@ -103,6 +103,10 @@ _Noreturn static void run_child(cb_build_t *b, size_t stage, int fd) {
     b->tree_tag = (int)getpid(); /* trees it makes do not collide with another child's */
     cb_error_t *err = NULL;
     int rc = cb_stage_execute(b, stage, &err);
+    /* The tree the parent adopts must hold every layer it is told of. */
+    int tree;
+    if (rc == 0 && b->stages[stage].rootfs_fd >= 0)
+        rc = cb_stage_rootfs(b, stage, &tree, &err);
     char *report = rc == 0 ? result_json(b, stage) : error_json(err);
     send_all(fd, report);
     /* No cleanup of the build: its directory and store are the parent's. */

@@ -81,7 +81,7 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
 }
 
 int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err) {
-    if (cb_blob_begin(b->store, &job->blob, err) < 0)
+    if (cb_blob_begin_hashed(b->store, &job->blob, err) < 0)
         return -1;
     cb_layer_writer_opts_t o = {
         .compression = b->compression,
@@ -132,8 +132,8 @@ int cb_stage_add_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *d
     cb_oci_descriptor_copy(&l->desc, desc);
     l->diff_id = cb_xstrdup(diff_id);
     cb_image_config_add_layer(st->config, diff_id);
-    if (apply && st->rootfs_fd >= 0 && cb_apply_layers(b, st->rootfs_fd, l, 1, err) < 0)
-        return -1;
+    if (apply && st->rootfs_fd >= 0)
+        st->tree_behind++;
     return 0;
 }
 

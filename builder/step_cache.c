@@ -88,7 +88,9 @@ static int key_writer(cb_build_t *b, cb_layer_writer_t **w, cb_error_t **err) {
 static int key_root(cb_build_t *b, int *fd, cb_error_t **err) {
     if (b->key_root_fd < 0) {
         cb_autofree char *p = cb_xasprintf("%s/key-root", b->scratch);
-        if (mkdir(p, 0755) < 0)
+        /* Stages built at once in forked children each get here: the
+         * directory stays empty, so they may share it. */
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
             return cb_error_set(err, errno, "create %s", p);
         b->key_root_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (b->key_root_fd < 0)

@@ -37,6 +37,11 @@ typedef int (*cb_sink_fn)(void *ctx, const void *buf, size_t n, cb_error_t **err
 typedef struct cb_blob_writer cb_blob_writer_t;
 
 int cb_blob_begin(const cb_store_t *store, cb_blob_writer_t **out, cb_error_t **err);
+/* For a caller that hashes the very bytes it writes (the layer writer does,
+ * for its blob digest): the blob writer does not hash them a second time,
+ * and seal/commit must be given that digest, which names the blob
+ * unchecked. */
+int cb_blob_begin_hashed(const cb_store_t *store, cb_blob_writer_t **out, cb_error_t **err);
 int cb_blob_write(cb_blob_writer_t *w, const void *buf, size_t n, cb_error_t **err);
 /* cb_sink_fn adapter: ctx is the cb_blob_writer_t. */
 int cb_blob_sink(void *ctx, const void *buf, size_t n, cb_error_t **err);

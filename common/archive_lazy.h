@@ -89,6 +89,7 @@
     X(archive_write_open2) \
     X(archive_write_open_fd) \
     X(archive_write_set_bytes_in_last_block) \
+    X(archive_write_set_bytes_per_block) \
     X(archive_write_set_format_option) \
     X(archive_write_set_format_pax) \
     X(archive_write_set_format_pax_restricted)
@@ -183,6 +184,7 @@ static inline const cb_archive_api_t *cb_archive_api(void) {
 #define archive_write_open2 (cb_archive_api()->archive_write_open2)
 #define archive_write_open_fd (cb_archive_api()->archive_write_open_fd)
 #define archive_write_set_bytes_in_last_block (cb_archive_api()->archive_write_set_bytes_in_last_block)
+#define archive_write_set_bytes_per_block (cb_archive_api()->archive_write_set_bytes_per_block)
 #define archive_write_set_format_option (cb_archive_api()->archive_write_set_format_option)
 #define archive_write_set_format_pax (cb_archive_api()->archive_write_set_format_pax)
 #define archive_write_set_format_pax_restricted (cb_archive_api()->archive_write_set_format_pax_restricted)

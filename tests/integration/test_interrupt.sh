@@ -2,9 +2,9 @@
 # SIGINT and SIGTERM, sent to cbuild while it is in each phase of its work:
 #   pull   a build's FROM of a registry image, its layer half sent and then
 #          held back by the fault proxy (a half-written blob in ROOT/tmp)
-#   copy   a COPY of 16 MB (its layer blob being written)
+#   copy   a COPY of 47 MB of text (its layer blob being written)
 #   run    a RUN that sleeps
-#   commit a RUN that wrote 16 MB: its layer being compressed and written
+#   commit a RUN that wrote 47 MB of text: its layer being compressed and written
 #   push   cbuild push, its blob uploads held back by the proxy
 #   fetch  cbuild pull, the layer half sent and held back
 # Each time: exit status 130 (SIGINT) or 143 (SIGTERM) within 5 s of the
@@ -21,7 +21,11 @@ export SOURCE_DATE_EPOCH=1700000000
 registry_plain || exit 1
 registry_fault "$REG_PLAIN" 1 0 || exit 1
 mkdir -p "$T/ctx" "$T/src"
-head -c 16000000 /dev/urandom >"$T/ctx/big"
+# The copy and commit phases are a layer blob being written: text (47 MB)
+# compressed on one thread, so the blob stays in ROOT/tmp long enough to be
+# seen and signalled (16 MB of random bytes, stored, went by in a few polls).
+seq 1 6000000 >"$T/ctx/big"
+export CBUILD_JOBS=1
 # A registry base whose top layer the test's root never gets: 8 MB of its own.
 head -c 8000000 /dev/urandom >"$T/src/big"
 printf 'FROM oci:%s:latest\nCOPY big /big\n' "$T/bb" >"$T/src/Containerfile"
@@ -32,7 +36,7 @@ n=$((200000 + RANDOM * 4 + $$ % 4)) # a sleep no other test runs
 printf 'FROM %s/lib/big:1\nRUN echo never\n' "$REG_FAULT" >"$T/ctx/Containerfile.pull"
 printf 'FROM oci:%s:latest\nCOPY big /big\n' "$T/bb" >"$T/ctx/Containerfile.copy"
 printf 'FROM oci:%s:latest\nRUN sleep %s\n' "$T/bb" "$n" >"$T/ctx/Containerfile.run"
-printf 'FROM oci:%s:latest\nRUN head -c 16000000 /dev/urandom > /x\n' "$T/bb" >"$T/ctx/Containerfile.commit"
+printf 'FROM oci:%s:latest\nRUN seq 1 6000000 > /x\n' "$T/bb" >"$T/ctx/Containerfile.commit"
 cb_ok "the base in the store" build -q -t base:1 -f /dev/stdin "$T/ctx" <<<"FROM oci:$T/bb:latest"
 cbuild_exe=$(readlink -f "$CBUILD")
 our_procs() {

@@ -38,6 +38,12 @@ static char *tmp_dir(fixture_t *f) {
     return cb_xasprintf("%s/tmp", f->dir);
 }
 
+/* The root's directory sub holds n files. */
+static void assert_files(fixture_t *f, const char *sub, int n) {
+    cb_autofree char *dir = cb_xasprintf("%s/%s", f->dir, sub);
+    assert_int_equal(tu_file_count(dir), n);
+}
+
 static void test_layout_created(void **state) {
     fixture_t *f = *state;
     char *p = cb_xasprintf("%s/store/oci-layout", f->dir);
@@ -94,18 +100,51 @@ static void test_commit_mismatch_leaves_nothing(void **state) {
     assert_non_null(strstr(msg, wrong));
     assert_non_null(strstr(msg, "digest mismatch"));
     free(msg);
-    char *t = tmp_dir(f);
-    assert_int_equal(tu_file_count(t), 0);
-    free(t);
-    char *blobs = cb_xasprintf("%s/store/blobs", f->dir);
-    assert_int_equal(tu_file_count(blobs), 0);
-    free(blobs);
+    assert_files(f, "tmp", 0);
+    assert_files(f, "store/blobs", 0);
 
     cb_error_freep(&err);
     assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
     assert_int_equal(cb_blob_write(w, "abc", 3, &err), 0);
     assert_true(cb_blob_commit(w, NULL, 4, NULL, NULL, &err) < 0);
     assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTEGRITY);
+}
+
+/* A caller that hashes what it writes: its digest names the blob (no second
+ * hash), the writeback of a blob of several steps changes nothing, and a
+ * seal without the digest is refused with nothing left behind. */
+static void test_hashed_by_caller(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    size_t n = 20u << 20;
+    char *big = cb_xmalloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)(i * 7 + (i >> 12));
+    char want[CB_DIGEST_STR_LEN + 1];
+    cb_sha256_digest(big, n, want);
+    cb_blob_writer_t *w;
+    assert_int_equal(cb_blob_begin_hashed(f->store, &w, &err), 0);
+    for (size_t off = 0; off < n; off += 1u << 20)
+        assert_int_equal(cb_blob_write(w, big + off, 1u << 20, &err), 0);
+    char digest[CB_DIGEST_STR_LEN + 1];
+    int64_t size = 0;
+    assert_int_equal(cb_blob_commit(w, want, (int64_t)n, digest, &size, &err), 0);
+    assert_string_equal(digest, want);
+    assert_int_equal(size, (int64_t)n);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(cb_blob_read_all(f->store, digest, (int64_t)n, n, &data, &len, &err), 0);
+    assert_int_equal(len, n);
+    assert_memory_equal(data, big, n);
+    free(data);
+    free(big);
+
+    assert_int_equal(cb_blob_begin_hashed(f->store, &w, &err), 0);
+    assert_int_equal(cb_blob_write(w, "abc", 3, &err), 0);
+    assert_true(cb_blob_commit(w, NULL, 3, NULL, NULL, &err) < 0);
+    assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTERNAL);
+    assert_files(f, "tmp", 0);
+    assert_files(f, "store/blobs/sha256", 1);
 }
 
 static void test_abort_leaves_nothing(void **state) {
@@ -220,6 +259,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_layout_created, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_streamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_mismatch_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hashed_by_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_blob_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_resolution, setup, teardown),

@@ -127,6 +127,15 @@ static void test_uncompressed_and_names(void **state) {
     make_layer(CB_LAYER_UNCOMPRESSED, 0, &blob, &r);
     check_digests(&blob, &blob, &r);
     assert_string_equal(r.digest, r.diff_id);
+    /* Written in larger blocks than a compressed layer's tar (writer.c),
+     * yet the same tar: the same diff_id, padded to 10240 bytes. */
+    assert_true(blob.len > 1024000);
+    assert_int_equal(blob.len % 10240, 0);
+    cb_autobuf cb_buf_t gz = CB_BUF_INIT;
+    cb_layer_result_t rg;
+    make_layer(CB_LAYER_GZIP, 0, &gz, &rg);
+    assert_string_equal(rg.diff_id, r.diff_id);
+    assert_int_equal(rg.tar_size, r.tar_size);
 
     cb_autoerr cb_error_t *err = NULL;
     cb_layer_compression_t c;
