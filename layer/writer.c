@@ -87,7 +87,7 @@ static bool key_mode(const cb_layer_writer_t *w) {
  * through without copying them. */
 #define TAR_BLOCK 10240
 static int set_blocking(cb_layer_writer_t *w) {
-    if (w->comp || key_mode(w))
+    if (w->comp)
         return ARCHIVE_OK;
     if (archive_write_set_bytes_per_block(w->tar, 100 * TAR_BLOCK) != ARCHIVE_OK)
         return ARCHIVE_FATAL;
