@@ -1,12 +1,11 @@
 #include "cache/stage.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/workers.h"
 
 /* Threads of cb_stage_copy_layers: enough that one blob's fsync waits
  * while others are copied and hashed on the other cores. */
@@ -67,66 +66,34 @@ static int copy_one(const cb_store_t *store, const cb_store_t *src, const cb_oci
     return 0;
 }
 
-/* Layers copied by a few threads: hashing runs on every core, and each
- * blob's fsync waits while the others copy, not in a row of fifty. */
-typedef struct copy_pool {
+typedef struct copy_job {
     const cb_store_t *store, *src;
     const cb_oci_descriptor_t *d;
-    size_t n;
     cb_blob_writer_t **done; /* per layer, in order */
-    atomic_size_t next;
-    atomic_int failed;
-    pthread_mutex_t lock;
-    cb_error_t *err; /* the first failure */
-} copy_pool_t;
+} copy_job_t;
 
-static void *copy_worker(void *arg) {
-    copy_pool_t *p = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->n || atomic_load(&p->failed))
-            return NULL;
-        cb_error_t *e = NULL;
-        if (copy_one(p->store, p->src, &p->d[i], &p->done[i], &e) < 0) {
-            cb_error_wrap(&e, "layer %zu", i + 1);
-            pthread_mutex_lock(&p->lock);
-            if (p->err == NULL)
-                p->err = cb_steal_pointer(&e);
-            pthread_mutex_unlock(&p->lock);
-            cb_error_free(e);
-            atomic_store(&p->failed, 1);
-            return NULL;
-        }
-    }
+static int copy_item(void *ctx, size_t i, cb_error_t **err) {
+    copy_job_t *j = ctx;
+    if (copy_one(j->store, j->src, &j->d[i], &j->done[i], err) < 0)
+        return cb_error_wrap(err, "layer %zu", i + 1);
+    return 0;
 }
 
+/* Layers copied by a few threads: hashing runs on every core, and each
+ * blob's fsync waits while the others copy, not in a row of fifty. */
 int cb_stage_copy_layers(cb_stage_t *st, const cb_store_t *src, const cb_oci_descriptor_t *d,
                          size_t n, cb_error_t **err) {
-    copy_pool_t p = {.store = st->store, .src = src, .d = d, .n = n,
-                     .done = cb_xcalloc(n + 1, sizeof(cb_blob_writer_t *))};
-    pthread_mutex_init(&p.lock, NULL);
-    pthread_t tids[COPY_JOBS - 1];
-    size_t started = 0;
-    /* The calling thread is one of the workers. */
-    while (started + 1 < COPY_JOBS && started + 1 < n &&
-           pthread_create(&tids[started], NULL, copy_worker, &p) == 0)
-        started++;
-    copy_worker(&p);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    pthread_mutex_destroy(&p.lock);
+    copy_job_t j = {.store = st->store, .src = src, .d = d,
+                    .done = cb_xcalloc(n + 1, sizeof(cb_blob_writer_t *))};
+    int rc = cb_workers_run(n, COPY_JOBS, copy_item, &j, NULL, err);
     for (size_t i = 0; i < n; i++) {
-        if (p.err)
-            cb_blob_abort(p.done[i]);
-        else if (p.done[i])
-            push(st, p.done[i]);
+        if (rc < 0)
+            cb_blob_abort(j.done[i]);
+        else if (j.done[i])
+            push(st, j.done[i]);
     }
-    free(p.done);
-    if (p.err) {
-        *err = p.err;
-        return -1;
-    }
-    return 0;
+    free(j.done);
+    return rc;
 }
 
 int cb_stage_commit(cb_stage_t *st, cb_error_t **err) {

@@ -1,13 +1,13 @@
 /* Pulling images (push/pull.h). */
 #include "push/pull.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache/blob.h"
 #include "cache/index.h"
 #include "common/log.h"
+#include "common/workers.h"
 #include "push/meter.h"
 #include "push/push_sources.h"
 #include "push/reference.h"
@@ -107,12 +107,9 @@ typedef struct fetch {
     size_t n;
     bool quiet;
     cb_meter_t *meter;
-    atomic_size_t next;
     atomic_int cancel;
     atomic_int fetched, present;
     cb_blob_writer_t **sealed; /* per layer: verified, not yet published */
-    pthread_mutex_t lock;
-    cb_error_t *err;
 } fetch_t;
 
 /* libcurl hands a body over 16 KiB at a time (CURL_MAX_WRITE_SIZE,
@@ -211,25 +208,8 @@ int cb_pull_fetch_blob(cb_client_t *c, const cb_store_t *store, const cb_oci_des
     return cb_blob_commit(w, d->digest, d->size, NULL, NULL, err);
 }
 
-static void *fetch_worker(void *arg) {
-    fetch_t *f = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&f->next, 1);
-        if (i >= f->n || atomic_load(&f->cancel))
-            break;
-        cb_error_t *e = NULL;
-        if (fetch_one(f, i, &e) < 0) {
-            pthread_mutex_lock(&f->lock);
-            /* The first real failure wins over the "cancelled" of the others. */
-            if (!f->err && !(cb_error_root(e)->kind == CB_ERR_INTERRUPTED))
-                f->err = cb_steal_pointer(&e);
-            pthread_mutex_unlock(&f->lock);
-            cb_error_free(e);
-            atomic_store(&f->cancel, 1);
-            break;
-        }
-    }
-    return NULL;
+static int fetch_item(void *ctx, size_t i, cb_error_t **err) {
+    return fetch_one(ctx, i, err);
 }
 
 static int fetch_layers(cb_client_t *c, const cb_store_t *store, const char *refstr, const cb_oci_manifest_t *m,
@@ -243,40 +223,23 @@ static int fetch_layers(cb_client_t *c, const cb_store_t *store, const char *ref
         f.meter = cb_meter_start("pull", refstr);
         cb_meter_expect(f.meter, (unsigned)m->nlayers, total);
     }
-    pthread_mutex_init(&f.lock, NULL);
-    size_t jobs = o->jobs > 0 ? (size_t)o->jobs : DEFAULT_JOBS;
-    if (jobs > m->nlayers)
-        jobs = m->nlayers;
-    pthread_t tids[64];
-    if (jobs > CB_ARRAY_LEN(tids))
-        jobs = CB_ARRAY_LEN(tids);
-    size_t started = 0;
-    /* The calling thread is a worker too, so one job needs no thread. */
-    for (; started + 1 < jobs; started++)
-        if (pthread_create(&tids[started], NULL, fetch_worker, &f) != 0)
-            break;
-    fetch_worker(&f);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    pthread_mutex_destroy(&f.lock);
+    /* The first failure cancels the other downloads (cb_client_get_blob watches f.cancel). */
+    int failed = cb_workers_run(m->nlayers, o->jobs > 0 ? (size_t)o->jobs : DEFAULT_JOBS, fetch_item, &f,
+                                &f.cancel, err);
     out->blobs_fetched += f.fetched;
     out->blobs_present += f.present;
     /* Every layer verified: publish them all, or none when one failed. */
-    int rc = 0;
+    int rc = failed;
     for (size_t i = 0; i < m->nlayers; i++) {
         if (!f.sealed[i])
             continue;
-        if (f.err || rc < 0)
+        if (rc < 0)
             cb_blob_abort(f.sealed[i]);
         else if (cb_blob_commit(f.sealed[i], NULL, -1, NULL, NULL, err) < 0)
             rc = -1;
     }
     free(f.sealed);
-    cb_meter_end(f.meter, rc == 0 && !f.err);
-    if (f.err) {
-        *err = f.err;
-        return -1;
-    }
+    cb_meter_end(f.meter, rc == 0);
     return rc;
 }
 

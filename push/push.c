@@ -1,12 +1,11 @@
 /* Image push (push/push.h). */
 #include "push/push.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "cache/blob.h"
 #include "common/log.h"
+#include "common/workers.h"
 
 #define DEFAULT_JOBS 4
 
@@ -14,57 +13,18 @@ typedef struct blob_jobs {
     cb_upload_target_t *t;
     const cb_store_t *store;
     const cb_oci_descriptor_t *const *blobs;
-    size_t n;
-    atomic_size_t next;
-    atomic_bool failed;
-    pthread_mutex_t lock;
-    cb_error_t *err; /* the first failure */
 } blob_jobs_t;
 
-static void *blob_worker(void *arg) {
-    blob_jobs_t *j = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->n || atomic_load(&j->failed))
-            return NULL;
-        cb_error_t *err = NULL;
-        if (cb_upload_blob(j->t, j->store, j->blobs[i], &err) < 0) {
-            atomic_store(&j->failed, true);
-            pthread_mutex_lock(&j->lock);
-            if (!j->err)
-                j->err = err;
-            else
-                cb_error_free(err);
-            pthread_mutex_unlock(&j->lock);
-            return NULL;
-        }
-    }
+static int upload_item(void *ctx, size_t i, cb_error_t **err) {
+    blob_jobs_t *j = ctx;
+    return cb_upload_blob(j->t, j->store, j->blobs[i], err);
 }
 
 /* Uploads the blobs, `jobs` at a time; the first failure stops the rest. */
 static int upload_blobs(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *const *blobs,
                         size_t n, int jobs, cb_error_t **err) {
-    blob_jobs_t j = {.t = t, .store = store, .blobs = blobs, .n = n};
-    pthread_mutex_init(&j.lock, NULL);
-    size_t nthreads = (size_t)(jobs > 0 ? jobs : DEFAULT_JOBS);
-    if (nthreads > n)
-        nthreads = n;
-    pthread_t *threads = cb_xcalloc(nthreads ? nthreads : 1, sizeof(*threads));
-    size_t started = 0;
-    for (; started < nthreads; started++)
-        if (pthread_create(&threads[started], NULL, blob_worker, &j) != 0)
-            break;
-    if (started == 0 && n > 0)
-        blob_worker(&j); /* no thread could start: do the work here */
-    for (size_t i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
-    free(threads);
-    pthread_mutex_destroy(&j.lock);
-    if (j.err) {
-        *err = j.err;
-        return -1;
-    }
-    return 0;
+    blob_jobs_t j = {.t = t, .store = store, .blobs = blobs};
+    return cb_workers_run(n, jobs > 0 ? (size_t)jobs : DEFAULT_JOBS, upload_item, &j, NULL, err);
 }
 
 static int push_manifest(cb_upload_target_t *t, const cb_store_t *store, const cb_oci_descriptor_t *d,
