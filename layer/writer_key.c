@@ -198,7 +198,8 @@ static int put_xattrs(cb_layer_key_t *k, int fd, const char *name, bool drop_ove
         if (cb_layer_keep_xattr(list + off, drop_overlay))
             rc = get_xattr(fd, list + off, &kv[nkv++], name, err);
     if (rc == 0) {
-        qsort(kv, nkv, sizeof *kv, kv_cmp);
+        if (nkv > 1)
+            qsort(kv, nkv, sizeof *kv, kv_cmp);
         put_u64(&k->rec, nkv);
         for (size_t i = 0; i < nkv; i++) {
             put_str(&k->rec, kv[i].name);
