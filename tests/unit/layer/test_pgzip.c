@@ -738,29 +738,45 @@ static void test_compressor_sink_fails(void **state) {
     }
 }
 
+/* Cases over a few blocks: every path of the compressors (members, stored
+ * segments, threads, frees and failures midway) at a size memcheck runs in
+ * seconds. tests/valgrind.sh runs only these (CB_PGZIP_LIGHT=1); the ones
+ * pushing tens of MiB through every thread count run in the gcc and ASan
+ * suites. */
+static const struct CMUnitTest light[] = {
+    cmocka_unit_test(test_empty),
+    cmocka_unit_test(test_small_one_member),
+    cmocka_unit_test(test_exactly_one_block),
+    cmocka_unit_test(test_random_stored),
+    cmocka_unit_test(test_compressible_not_stored),
+    cmocka_unit_test(test_mixed_block_members),
+    cmocka_unit_test(test_other_readers),
+    cmocka_unit_test(test_level_and_threads_args),
+    cmocka_unit_test(test_free_midstream),
+    cmocka_unit_test(test_sink_fails),
+    cmocka_unit_test(test_compressor_bad_level),
+};
+
+static const struct CMUnitTest heavy[] = {
+    cmocka_unit_test(test_block_edges),
+    cmocka_unit_test(test_many_blocks_text),
+    cmocka_unit_test(test_many_blocks_random),
+    cmocka_unit_test(test_many_blocks_mixed_levels),
+    cmocka_unit_test(test_byte_at_a_time),
+    cmocka_unit_test(test_compressor_zstd_jobs),
+    cmocka_unit_test(test_compressor_gzip_threads),
+    cmocka_unit_test(test_compress_threads_env),
+    cmocka_unit_test(test_compressor_small_and_empty),
+    cmocka_unit_test(test_compressor_sink_fails),
+};
+
 int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_small_one_member),
-        cmocka_unit_test(test_exactly_one_block),
-        cmocka_unit_test(test_random_stored),
-        cmocka_unit_test(test_compressible_not_stored),
-        cmocka_unit_test(test_mixed_block_members),
-        cmocka_unit_test(test_other_readers),
-        cmocka_unit_test(test_block_edges),
-        cmocka_unit_test(test_many_blocks_text),
-        cmocka_unit_test(test_many_blocks_random),
-        cmocka_unit_test(test_many_blocks_mixed_levels),
-        cmocka_unit_test(test_byte_at_a_time),
-        cmocka_unit_test(test_level_and_threads_args),
-        cmocka_unit_test(test_free_midstream),
-        cmocka_unit_test(test_sink_fails),
-        cmocka_unit_test(test_compressor_zstd_jobs),
-        cmocka_unit_test(test_compressor_small_and_empty),
-        cmocka_unit_test(test_compressor_gzip_threads),
-        cmocka_unit_test(test_compress_threads_env),
-        cmocka_unit_test(test_compressor_bad_level),
-        cmocka_unit_test(test_compressor_sink_fails),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const char *only = getenv("CB_PGZIP_ONLY"); /* one case by name (cmocka's wildcards) */
+    if (only && *only)
+        cmocka_set_test_filter(only);
+    int failed = cmocka_run_group_tests_name("light", light, NULL, NULL);
+    const char *only_light = getenv("CB_PGZIP_LIGHT");
+    if (only_light == NULL || strcmp(only_light, "1") != 0)
+        failed += cmocka_run_group_tests_name("heavy", heavy, NULL, NULL);
+    return failed;
 }
