@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -99,6 +100,25 @@ int cb_dir_is_empty(const char *path) {
     closedir(d);
     errno = saved;
     return empty;
+}
+
+int cb_xattr_names(int fd, const char *path, const char *what, cb_strv_t *names, cb_error_t **err) {
+    for (;;) {
+        ssize_t n = path ? llistxattr(path, NULL, 0) : flistxattr(fd, NULL, 0);
+        if (n < 0 && (errno == ENOTSUP || errno == ENOSYS))
+            return 0;
+        if (n <= 0)
+            return n < 0 ? cb_error_set(err, errno, "list the xattrs of '%s'", what) : 0;
+        cb_autofree char *buf = cb_xmalloc((size_t)n);
+        ssize_t m = path ? llistxattr(path, buf, (size_t)n) : flistxattr(fd, buf, (size_t)n);
+        if (m < 0 && errno == ERANGE)
+            continue; /* one was added in between */
+        if (m < 0)
+            return cb_error_set(err, errno, "list the xattrs of '%s'", what);
+        for (char *p = buf; p < buf + m; p += strlen(p) + 1)
+            cb_strv_push(names, p);
+        return 0;
+    }
 }
 
 int cb_write_all(int fd, const void *buf, size_t n) {

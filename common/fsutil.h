@@ -23,6 +23,11 @@ int cb_dir_list_sorted(int dirfd, const char *what, cb_strv_t *out, cb_error_t *
  * one, -1 with errno set when it cannot be read (ENOENT: it is missing). */
 int cb_dir_is_empty(const char *path);
 
+/* Appends the xattr names of path (not following a symlink), or of fd when
+ * path is NULL, to names; none when the file system keeps no xattrs. `what`
+ * names the file in errors. */
+int cb_xattr_names(int fd, const char *path, const char *what, cb_strv_t *names, cb_error_t **err);
+
 /* Writes all n bytes (retrying short writes and EINTR); -1 with errno set otherwise. */
 int cb_write_all(int fd, const void *buf, size_t n);
 

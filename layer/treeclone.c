@@ -47,10 +47,6 @@ static void xref_free(xref_t *x) {
     free(x->path);
 }
 
-static ssize_t x_list(const xref_t *x, char *buf, size_t n) {
-    return x->path ? llistxattr(x->path, buf, n) : flistxattr(x->fd, buf, n);
-}
-
 static ssize_t x_get(const xref_t *x, const char *name, void *buf, size_t n) {
     return x->path ? lgetxattr(x->path, name, buf, n) : fgetxattr(x->fd, name, buf, n);
 }
@@ -61,25 +57,6 @@ static int x_set(const xref_t *x, const char *name, const void *value, size_t n)
 
 static int name_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int list_names(const xref_t *x, const char *what, cb_strv_t *out, cb_error_t **err) {
-    for (;;) {
-        ssize_t n = x_list(x, NULL, 0);
-        if (n < 0 && errno == ENOTSUP)
-            return 0;
-        if (n <= 0)
-            return n < 0 ? cb_error_set(err, errno, "list the xattrs of '%s'", what) : 0;
-        cb_autofree char *buf = cb_xmalloc((size_t)n);
-        ssize_t m = x_list(x, buf, (size_t)n);
-        if (m < 0 && errno == ERANGE)
-            continue; /* grew in between */
-        if (m < 0)
-            return cb_error_set(err, errno, "list the xattrs of '%s'", what);
-        for (char *p = buf; p < buf + m; p += strlen(p) + 1)
-            cb_strv_push(out, p);
-        return 0;
-    }
 }
 
 /* Appends one record; false when the name went away in between. */
@@ -108,7 +85,7 @@ int cb_tree_xattrs(int parentfd, const char *base, const char *what,
                    bool (*keep)(const char *name), cb_buf_t *out, cb_error_t **err) {
     __attribute__((cleanup(xref_free))) xref_t x = xref_of(parentfd, base);
     cb_autostrv cb_strv_t names = CB_STRV_INIT;
-    if (list_names(&x, what, &names, err) < 0)
+    if (cb_xattr_names(x.fd, x.path, what, &names, err) < 0)
         return -1;
     if (names.len)
         qsort(names.items, names.len, sizeof *names.items, name_cmp);

@@ -87,28 +87,6 @@ static char *xattr_path(int parentfd, const char *base) {
     return cb_xasprintf("/proc/self/fd/%d/%s", parentfd, base);
 }
 
-/* The xattr names of path (or of fd when path is NULL); none when the file
- * system keeps no xattrs. */
-static int xattr_names(int fd, const char *path, const char *what, cb_strv_t *names,
-                       cb_error_t **err) {
-    for (;;) {
-        ssize_t n = path ? llistxattr(path, NULL, 0) : flistxattr(fd, NULL, 0);
-        if (n < 0 && errno == ENOTSUP)
-            return 0;
-        if (n <= 0)
-            return n < 0 ? cb_error_set(err, errno, "list xattrs of '%s'", what) : 0;
-        cb_autofree char *buf = cb_xmalloc((size_t)n);
-        ssize_t m = path ? llistxattr(path, buf, (size_t)n) : flistxattr(fd, buf, (size_t)n);
-        if (m < 0 && errno == ERANGE)
-            continue; /* grew in between */
-        if (m < 0)
-            return cb_error_set(err, errno, "list xattrs of '%s'", what);
-        for (char *p = buf; p < buf + m; p += strlen(p) + 1)
-            cb_strv_push(names, p);
-        return 0;
-    }
-}
-
 /* The overlay's bookkeeping on one upper entry. */
 typedef struct overlay_state {
     bool opaque;
@@ -125,7 +103,7 @@ static int read_overlay_state(int parentfd, const char *base, const struct stat 
         out->opaque = true;
     cb_autofree char *path = xattr_path(parentfd, base);
     cb_autostrv cb_strv_t all = CB_STRV_INIT;
-    if (xattr_names(-1, path, what, &all, err) < 0)
+    if (cb_xattr_names(-1, path, what, &all, err) < 0)
         return -1;
     for (size_t i = 0; i < all.len; i++) {
         const char *key = overlay_key(all.items[i]);
@@ -338,7 +316,7 @@ static int clean_subtree(int dirfd, const char *prefix, cb_error_t **err) {
  * layer's directory entry over an existing directory does). */
 static int copy_dir_xattrs(int from, int to, const char *path, cb_error_t **err) {
     cb_autostrv cb_strv_t names = CB_STRV_INIT;
-    if (xattr_names(from, NULL, path, &names, err) < 0)
+    if (cb_xattr_names(from, NULL, path, &names, err) < 0)
         return -1;
     for (size_t i = 0; i < names.len; i++) {
         const char *name = names.items[i];

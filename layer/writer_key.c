@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/util.h"
 #include "layer/upper.h"
 
@@ -135,31 +136,6 @@ static int kv_cmp(const void *a, const void *b) {
     return strcmp(((const xattr_kv_t *)a)->name, ((const xattr_kv_t *)b)->name);
 }
 
-/* The names of fd's xattrs, NUL-separated, in *list (*len bytes). */
-static int list_xattrs(int fd, const char *name, char **list, size_t *len, cb_error_t **err) {
-    *list = NULL;
-    *len = 0;
-    for (;;) {
-        ssize_t n = flistxattr(fd, NULL, 0);
-        if (n < 0 && (errno == ENOTSUP || errno == ENOSYS))
-            return 0; /* a file system without xattrs: none */
-        if (n < 0)
-            return cb_error_set(err, errno, "layer: listing the xattrs of '%s'", name);
-        if (n == 0)
-            return 0;
-        char *buf = cb_xmalloc((size_t)n);
-        ssize_t got = flistxattr(fd, buf, (size_t)n);
-        if (got >= 0) {
-            *list = buf;
-            *len = (size_t)got;
-            return 0;
-        }
-        free(buf);
-        if (errno != ERANGE) /* ERANGE: one was added since: again */
-            return cb_error_set(err, errno, "layer: listing the xattrs of '%s'", name);
-    }
-}
-
 static int get_xattr(int fd, const char *key, xattr_kv_t *kv, const char *name, cb_error_t **err) {
     for (;;) {
         ssize_t n = fgetxattr(fd, key, NULL, 0);
@@ -183,20 +159,16 @@ static int get_xattr(int fd, const char *key, xattr_kv_t *kv, const char *name, 
  * or not: a file with none may be taken as known next time). */
 static int put_xattrs(cb_layer_key_t *k, int fd, const char *name, bool drop_overlay, bool *any,
                       cb_error_t **err) {
-    cb_autofree char *list = NULL;
-    size_t len = 0;
-    *any = false;
-    if (fd >= 0 && list_xattrs(fd, name, &list, &len, err) < 0)
+    cb_autostrv cb_strv_t names = CB_STRV_INIT;
+    if (fd >= 0 && cb_xattr_names(fd, NULL, name, &names, err) < 0)
         return -1;
-    size_t cap = 0, nkv = 0;
-    for (size_t off = 0; off < len; off += strlen(list + off) + 1)
-        cap++;
-    *any = cap > 0;
-    xattr_kv_t *kv = cap ? cb_xcalloc(cap, sizeof *kv) : NULL;
+    *any = names.len > 0;
+    size_t nkv = 0;
+    xattr_kv_t *kv = names.len ? cb_xcalloc(names.len, sizeof *kv) : NULL;
     int rc = 0;
-    for (size_t off = 0; off < len && rc == 0; off += strlen(list + off) + 1)
-        if (cb_layer_keep_xattr(list + off, drop_overlay))
-            rc = get_xattr(fd, list + off, &kv[nkv++], name, err);
+    for (size_t i = 0; i < names.len && rc == 0; i++)
+        if (cb_layer_keep_xattr(names.items[i], drop_overlay))
+            rc = get_xattr(fd, names.items[i], &kv[nkv++], name, err);
     if (rc == 0) {
         if (nkv > 1)
             qsort(kv, nkv, sizeof *kv, kv_cmp);
