@@ -3,27 +3,19 @@
 #include "common/archive_lazy.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/util.h"
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 void cb_remove_tree(const char *path) {
-    nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
+    cb_error_t *e = NULL;
+    (void)cb_rm_rf(path, &e);
+    cb_error_free(e);
 }
 
 /* Relative, no "..", no empty result. "./x" and "x/" are fine. */
