@@ -51,6 +51,13 @@ typedef struct cb_stage_state {
     char *rootfs;
     int rootfs_fd;
     size_t tree_behind;
+    /* How many of the first layers are the base's or reused from the cache
+     * with only such layers before them: those a kept tree (rootfs.c) may
+     * hold, as the next build is likely to start from the same ones. A
+     * layer this build made ends the run, so a tree with a COPY of an
+     * edited context is not kept (nor flushed to disk) under a new name
+     * each build. */
+    size_t nlayers_kept;
     bool built;
     bool no_cache; /* --no-cache-filter names it */
     /* The key of the last instruction run (builder/step_cache.c); after the
@@ -141,6 +148,9 @@ int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool a
  * diff_ids and, with apply, the stage's tree when that is materialised. */
 int cb_stage_add_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *desc, const char *diff_id,
                        bool apply, cb_error_t **err);
+/* The same for a layer reused from the build cache (nlayers_kept). */
+int cb_stage_add_reused_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *desc, const char *diff_id,
+                              cb_error_t **err);
 
 /* step_cache.c: step keys and the build cache. */
 void cb_step_key_from(cb_build_t *b, size_t stage);

@@ -134,20 +134,21 @@ static int kept_tree(cb_build_t *b, const cb_image_layer_t *layers, size_t n, in
     return *fd < 0 ? cb_error_set(err, errno, "open %s", rootfs) : 0;
 }
 
-/* A fresh scratch tree holding the layers. */
-static int layers_tree(cb_build_t *b, const char *name, const cb_image_layer_t *layers, size_t n, char **path,
-                       int *fd, cb_error_t **err) {
+/* A fresh scratch tree holding the layers: a link clone of the kept tree of
+ * the first nkept, the others applied into it. */
+static int layers_tree(cb_build_t *b, const char *name, const cb_image_layer_t *layers, size_t n, size_t nkept,
+                       char **path, int *fd, cb_error_t **err) {
     cb_autofree char *p = cb_xasprintf("%s/%s", b->scratch, name);
     if (make_root_dir(p, fd, err) < 0)
         return -1;
     if (path)
         *path = cb_steal_pointer(&p);
-    if (n == 0)
-        return 0;
-    cb_autoclose int kept = -1;
-    if (kept_tree(b, layers, n, &kept, err) < 0)
-        return -1;
-    return cb_tree_clone_linked(kept, *fd, err);
+    if (nkept > 0) {
+        cb_autoclose int kept = -1;
+        if (kept_tree(b, layers, nkept, &kept, err) < 0 || cb_tree_clone_linked(kept, *fd, err) < 0)
+            return -1;
+    }
+    return cb_apply_layers(b, *fd, layers + nkept, n - nkept, err);
 }
 
 int cb_stage_rootfs(cb_build_t *b, size_t stage, int *fd, cb_error_t **err) {
@@ -155,7 +156,8 @@ int cb_stage_rootfs(cb_build_t *b, size_t stage, int *fd, cb_error_t **err) {
     if (st->rootfs_fd < 0) {
         cb_autofree char *name = b->tree_tag ? cb_xasprintf("stage-%zu.%d", stage, b->tree_tag)
                                               : cb_xasprintf("stage-%zu", stage);
-        if (layers_tree(b, name, st->layers, st->nlayers, &st->rootfs, &st->rootfs_fd, err) < 0)
+        size_t nkept = st->nlayers_kept < st->nlayers ? st->nlayers_kept : st->nlayers;
+        if (layers_tree(b, name, st->layers, st->nlayers, nkept, &st->rootfs, &st->rootfs_fd, err) < 0)
             return cb_error_wrap(err, "unpacking the root file system of stage %zu", stage);
         st->tree_behind = 0;
     } else if (st->tree_behind > 0) {
@@ -179,7 +181,7 @@ int cb_image_rootfs(cb_build_t *b, cb_base_image_t *img, int *fd, cb_error_t **e
             k++;
         cb_autofree char *name = b->tree_tag ? cb_xasprintf("image-%zu.%d", k, b->tree_tag)
                                               : cb_xasprintf("image-%zu", k);
-        int rc = layers_tree(b, name, layers, n, NULL, &img->rootfs_fd, err);
+        int rc = layers_tree(b, name, layers, n, n, NULL, &img->rootfs_fd, err);
         cb_image_layers_free(layers, n);
         if (rc < 0)
             return cb_error_wrap(err, "unpacking image %s", img->ref);

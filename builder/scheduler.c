@@ -71,7 +71,8 @@ static char *result_json(const cb_build_t *b, size_t stage) {
                                                 "digest", st->layers[i].desc.digest, "size",
                                                 (json_int_t)st->layers[i].desc.size, "diffID", st->layers[i].diff_id));
     cb_autofree char *config = cb_image_config_serialize(st->config);
-    json_t *j = json_pack("{s:b,s:s,s:s,s:o}", "ok", 1, "key", st->key, "config", config, "layers", layers);
+    json_t *j = json_pack("{s:b,s:s,s:s,s:o,s:I}", "ok", 1, "key", st->key, "config", config, "layers", layers,
+                          "kept", (json_int_t)st->nlayers_kept);
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -162,6 +163,8 @@ static int adopt(cb_build_t *b, size_t stage, pid_t pid, const char *text, cb_er
             d->desc.size = json_integer_value(json_object_get(l, "size"));
             d->diff_id = cb_xstrdup(json_string_value(json_object_get(l, "diffID")));
         }
+        json_int_t kept = json_integer_value(json_object_get(j, "kept"));
+        st->nlayers_kept = kept > 0 && (size_t)kept <= st->nlayers ? (size_t)kept : 0;
         /* The child's tree, when it made one, is the stage's result. */
         cb_autofree char *tree = cb_xasprintf("%s/stage-%zu.%d", b->scratch, stage, (int)pid);
         int fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

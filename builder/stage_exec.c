@@ -50,6 +50,7 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
             st->layers[i].diff_id = cb_xstrdup(base->layers[i].diff_id);
         }
         st->nlayers = base->nlayers;
+        st->nlayers_kept = base->nlayers_kept;
     } else if (cb_str_ieq(from->image, "scratch")) {
         cb_autofree char *os = NULL, *arch = NULL, *variant = NULL;
         if (cb_platform_parse(platform, &os, &arch, &variant, err) < 0)
@@ -62,6 +63,7 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
             cb_image_config_parse(img->config_json, img->config_len, &st->config, err) < 0 ||
             cb_base_image_layers(img, &st->layers, &st->nlayers, err) < 0)
             return cb_error_locate(err, from->base.file, from->base.node->start_line, from->base.node->col);
+        st->nlayers_kept = st->nlayers;
     }
     cb_image_config_begin_stage(st->config);
 
@@ -134,6 +136,17 @@ int cb_stage_add_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *d
     cb_image_config_add_layer(st->config, diff_id);
     if (apply && st->rootfs_fd >= 0)
         st->tree_behind++;
+    return 0;
+}
+
+int cb_stage_add_reused_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *desc, const char *diff_id,
+                              cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    bool in_run = st->nlayers_kept == st->nlayers;
+    if (cb_stage_add_layer(b, stage, desc, diff_id, true, err) < 0)
+        return -1;
+    if (in_run)
+        st->nlayers_kept = st->nlayers;
     return 0;
 }
 

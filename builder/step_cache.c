@@ -285,7 +285,7 @@ int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const 
     if (!rec.empty_layer) {
         /* The record is checked against the store; the layer joins the stage
          * as if just written (and the tree, when there is one). */
-        rc = cb_stage_add_layer(b, stage, &rec.layer, rec.diff_id, true, err);
+        rc = cb_stage_add_reused_layer(b, stage, &rec.layer, rec.diff_id, err);
     }
     if (rc == 0) {
         cb_stage_history(b, st, ins, rec.empty_layer);

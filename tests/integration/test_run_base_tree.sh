@@ -62,4 +62,19 @@ cb_ok "prune removes an idle tree" prune
 eq "tree removed" "$(ls "$CBUILD_ROOT/layers" | wc -l)" 0
 cb_ok "a build after prune unpacks it again" --no-cache -t tree:4 "$ctx"
 eq "the tree is back" "$(ls "$CBUILD_ROOT/layers")" "$key"
+
+# A stage tree keeps the base's layers and those reused from the cache
+# before any this build made (the next build is likely to start from the
+# same ones), not a layer this build made: a stage FROM a stage that COPYs
+# an edited file applies that COPY into the build's own tree instead of
+# keeping (and flushing to disk) a new tree per edit.
+printf 'FROM oci:%s:latest AS one\nRUN echo one > /one\nCOPY edit.txt /edit.txt\nFROM one\nRUN cat /one /edit.txt > /seen.edit\n' \
+    "$base" >"$T/Containerfile.edit"
+for n in 1 2 3 4; do
+    echo "edit $n" >"$ctx/edit.txt"
+    cb_ok "edited context, build $n" -t tree:edit$n -f "$T/Containerfile.edit" "$ctx"
+done
+eq "kept trees: the base's, the base's with the reused RUN" "$(ls "$CBUILD_ROOT/layers" | wc -l)" 2
+unpack tree:edit4 "$T/ue" && eq "the last build saw its COPY" "$(cat "$T/ue/rootfs/seen.edit")" "one
+edit 4"
 finish
