@@ -423,6 +423,10 @@ static int attempt_once(attempt_t *a, bool *retry, cb_error_t **err) {
     return cb_error_kind_set(err, CB_ERR_LIBRARY, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
+long cb_http_retry_delay_ms(const cb_http_t *h) {
+    return h->o.retry_delay_ms > 0 ? h->o.retry_delay_ms : 1;
+}
+
 int cb_http_do(cb_http_t *h, const cb_http_request_t *req, cb_http_response_t *resp,
                cb_error_t **err) {
     CURL *e = pool_take(h);
@@ -430,7 +434,7 @@ int cb_http_do(cb_http_t *h, const cb_http_request_t *req, cb_http_response_t *r
         return cb_error_kind_set(err, CB_ERR_LIBRARY, "%s %s: curl_easy_init failed",
                                  req->method, req->url);
     int max_attempts = req->no_retry || !resendable(req) ? 1 : 1 + (h->o.retries > 0 ? h->o.retries : 0);
-    long delay = h->o.retry_delay_ms > 0 ? h->o.retry_delay_ms : 1;
+    long delay = cb_http_retry_delay_ms(h);
     int r = 0;
     for (int n = 1;; n++) {
         cb_http_response_clear(resp);

@@ -147,6 +147,9 @@ bool cb_http_response_add_header(cb_http_response_t *resp, const char *buf, size
 /* Retry-After as seconds or an HTTP date, in ms (at most 60 s); -1 when
  * absent or bad. */
 long cb_http_retry_after_ms(const cb_http_response_t *resp);
+/* The first retry's wait (opts.retry_delay_ms), for callers that retry on
+ * their own (an upload's recovery), so one setting governs every back-off. */
+long cb_http_retry_delay_ms(const cb_http_t *h);
 static inline void cb_http_response_clearp(cb_http_response_t *p) {
     cb_http_response_clear(p);
 }

@@ -17,7 +17,7 @@
 #include "push/errors.h"
 #include "push/push_sources.h"
 
-#define BACKOFF_FIRST_MS 200L
+#define BACKOFF_FIRST_MS 250L /* without an HTTP client (tests): CB_HTTP_OPTS_INIT's */
 #define BACKOFF_MAX_MS 10000L
 
 char *cb_upload_location_url(const char *base_url, const char *loc) {
@@ -77,13 +77,15 @@ static void sleep_ms(long ms) {
     }
 }
 
-/* The wait before recovery attempt n (0-based): doubling backoff, or the
+/* The wait before recovery attempt n (0-based): doubling backoff from the
+ * HTTP client's first retry wait ($CBUILD_REGISTRY_RETRY_DELAY), or the
  * registry's Retry-After (seconds) when it gave one. */
-static long backoff_ms(int n, const cb_http_response_t *resp) {
+static long backoff_ms(const cb_upload_target_t *t, int n, const cb_http_response_t *resp) {
     long ra = resp ? cb_http_retry_after_ms(resp) : -1;
     if (ra >= 0)
         return ra;
-    long ms = BACKOFF_FIRST_MS << (n < 6 ? n : 6);
+    long first = t->http ? cb_http_retry_delay_ms(t->http) : BACKOFF_FIRST_MS;
+    long ms = first << (n < 6 ? n : 6);
     return ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms;
 }
 
@@ -224,7 +226,7 @@ static int session_send(session_t *s, int fd, cb_error_t **err) {
             return cb_error_kind_set(err, CB_ERR_LIBRARY, "%s: uploading %s: gave up after %d broken connections",
                                      t->repository, s->d->digest, failures);
         }
-        sleep_ms(backoff_ms(failures - 1, rs.status ? &rs : NULL));
+        sleep_ms(backoff_ms(t, failures - 1, rs.status ? &rs : NULL));
         cb_autoerr cb_error_t *serr = NULL;
         int st = session_status(s, &serr);
         if (st == 0 && !(monolithic && s->offset > 0)) {
