@@ -9,7 +9,8 @@
  * step, and it touches next to nothing after, so a clone of it is cheap and
  * the builder's pages are never shared.
  *
- * The step's process is cloned with CLONE_PARENT: it is the builder's child,
+ * The step's process shares the spawner's memory until its execve (see
+ * step_main), and is cloned with CLONE_PARENT: it is the builder's child,
  * so the builder waits for it, kills it and writes its id maps as it would
  * for a process it had cloned itself. The spawner only decodes the spec,
  * clones, and answers with the pid (or -errno). It holds no descriptor of
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -222,6 +224,27 @@ static int read_exact(int fd, void *buf, size_t n) {
     return 0;
 }
 
+/* The step's process shares the spawner's memory until its execve
+ * (CLONE_VM, as posix_spawn does): no copy of the page tables at the
+ * clone, no copy-on-write fault in the child, nothing to tear down at its
+ * execve. cb_run_child allocates nothing on its way to execve (only on the
+ * way to _exit with an error), and the spawner waits meanwhile. */
+#define CHILD_STACK (256 * 1024)
+
+static int dumpable; /* the spawner's, as forked */
+
+typedef struct child {
+    const decoded_t *d;
+    int sock;
+    int fds[NFDS];
+} child_t;
+
+static int step_main(void *arg) {
+    const child_t *c = arg;
+    close(c->sock);
+    cb_run_direct_child(&c->d->spec, c->fds[0], c->fds[1], c->fds[2], c->fds[3]);
+}
+
 /* One request: its length and the step's descriptors, then the spec. */
 static int serve_one(int fd) {
     uint32_t len;
@@ -241,17 +264,41 @@ static int serve_one(int fd) {
     char *buf = cb_xmalloc(len ? len : 1);
     int32_t answer = -EINVAL;
     decoded_t d = {0};
+    int execed[2] = {-1, -1};
     if (read_exact(fd, buf, len) < 0) {
         answer = -EPIPE;
-    } else if (decode(buf, len, &d)) {
-        /* Fork-like, as run_container.c's own clone: the child goes on on
-         * its copy of this stack, in its own namespaces. */
-        pid_t pid = (pid_t)syscall(SYS_clone, d.flags | CLONE_PARENT, NULL, NULL, NULL, NULL);
-        if (pid == 0) {
-            close(fd);
-            cb_run_direct_child(&d.spec, fds[0], fds[1], fds[2], fds[3]);
-        }
+    } else if (!decode(buf, len, &d)) {
+        answer = -EINVAL;
+    } else if (pipe2(execed, O_CLOEXEC) < 0) {
+        answer = -errno;
+    } else {
+        /* Within this frame, so that the child's stack lies in this
+         * process's own (which AddressSanitizer knows), above every frame
+         * this function calls while the child runs. */
+        _Alignas(64) char stack[CHILD_STACK];
+        child_t ch = {.d = &d, .sock = fd, .fds = {fds[0], fds[1], fds[2], fds[3]}};
+        pid_t pid = clone(step_main, stack + sizeof stack, (int)(d.flags | CLONE_PARENT | CLONE_VM), &ch);
         answer = pid < 0 ? -errno : pid;
+        close(execed[1]);
+        if (pid > 0 && cb_write_all(fd, &answer, sizeof answer) < 0)
+            answer = -EPIPE; /* the builder is gone; the child dies with it */
+        /* The child runs on our memory until its execve (or exit) closes
+         * its copy of execed[1]: nothing here is touched or freed before. */
+        char x;
+        while (read(execed[0], &x, 1) < 0 && errno == EINTR) {
+        }
+        close(execed[0]);
+        /* The child's setresuid made our shared memory non-dumpable, which
+         * gives the next child's /proc files (its uid_map) to root: back. */
+        if (pid > 0 && prctl(PR_GET_DUMPABLE) != dumpable)
+            (void)prctl(PR_SET_DUMPABLE, dumpable);
+        if (pid > 0) {
+            decoded_free(&d);
+            free(buf);
+            for (int i = 0; i < NFDS; i++)
+                close(fds[i]);
+            return answer == -EPIPE ? -1 : 0;
+        }
     }
     decoded_free(&d);
     free(buf);
@@ -271,6 +318,7 @@ _Noreturn static void spawner_main(int fd) {
      * decides what a signal stops; the steps reset these (direct_child). */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
+    dumpable = prctl(PR_GET_DUMPABLE);
     /* The seccomp program and the capability count the steps use were
      * made before the fork (cb_run_container), so they are ours too. */
     while (serve_one(fd) == 0) {
