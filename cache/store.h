@@ -42,7 +42,8 @@ int cb_store_lock(const cb_store_t *s, int exclusive, int *fd, cb_error_t **err)
 int cb_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
                          cb_error_t **err);
 /* The same without the fsyncs, for files that only save work or explain
- * (a crash may lose the new content, never leave half of it). */
+ * (a crash may lose the new content, never leave half of it). A small file
+ * that already holds data with mode is kept, its mtime made now. */
 int cb_write_file_replace(const char *path, const void *data, size_t len, unsigned mode,
                           cb_error_t **err);
 /* fsync of a directory, so a rename in it survives a crash. */

@@ -310,6 +310,43 @@ static void test_touch(void **state) {
     assert_true(st.st_mtime >= before - 1);
 }
 
+/* Putting the record a file already holds keeps the file (no new inode,
+ * whose old one's release can wait on the disk) and makes its mtime now,
+ * as prune reads it; another record, or another mode, replaces it. */
+static void test_same_put_keeps_file(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    cb_cache_record_t in = layer_record(f, "make");
+    assert_int_equal(cb_cache_record_put(f->root, f->key, &in, &err), 0);
+    cb_autofree char *path = cb_cache_record_path(f->root, f->key);
+    struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    struct stat a, b;
+    assert_int_equal(stat(path, &a), 0);
+    time_t before = time(NULL);
+    assert_int_equal(cb_cache_record_put(f->root, f->key, &in, &err), 0);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_equal(a.st_ino, b.st_ino);
+    assert_true(b.st_mtime >= before - 1);
+
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(cb_cache_record_put(f->root, f->key, &in, &err), 0);
+    assert_int_equal(stat(path, &a), 0);
+    assert_int_not_equal(a.st_ino, b.st_ino);
+    assert_int_equal(a.st_mode & 07777, 0600);
+
+    in.created_by = (char *)"make all";
+    assert_int_equal(cb_cache_record_put(f->root, f->key, &in, &err), 0);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_not_equal(a.st_ino, b.st_ino);
+    cb_autorecord cb_cache_record_t out;
+    bool found = false;
+    assert_int_equal(cb_cache_record_get(f->root, f->key, &out, &found, &err), 0);
+    assert_true(found);
+    assert_string_equal(out.created_by, "make all");
+    assert_int_equal(tu_file_count(f->root->cache), 1);
+}
+
 /* Four processes putting one key over and over (and reading it back): the
  * record is always whole, one of theirs, and no temp file is left. */
 static void test_concurrent_puts(void **state) {
@@ -363,6 +400,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_blob_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_refuses_bad_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_put_keeps_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
