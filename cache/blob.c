@@ -2,20 +2,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/behind.h"
+#include "common/fsutil.h"
 #include "common/interrupt.h"
 #include "common/util.h"
 
-/* A large blob is written behind its caller: past BEHIND_AFTER bytes, writes
- * are copied into a ring of BEHIND_SLOTS chunks that a thread of the blob's
- * own writes out, hashes (for cb_blob_begin) and pushes to the disk. The
- * caller (a layer writer feeding compression workers, a download) then
+/* A large blob is written behind its caller (common/behind.h): past
+ * BEHIND_AFTER bytes, writes are copied into BEHIND_SLOTS chunks that a
+ * thread writes out, hashes (for cb_blob_begin) and pushes to the disk.
+ * The caller (a layer writer feeding compression workers, a download) then
  * never waits in write(2) or sync_file_range(2); those took 0.1-0.2 s of a
  * 300 MB layer's producer thread on a busy disk, the thread every worker
  * waits on. Small blobs (configs, manifests, RUN layers of a few files)
@@ -23,18 +24,6 @@
 #define BEHIND_AFTER (8 << 20)
 #define BEHIND_CHUNK (1 << 20)
 #define BEHIND_SLOTS 4
-
-typedef struct blob_behind {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cond; /* a chunk was queued or written, or stop */
-    char *chunk[BEHIND_SLOTS];
-    size_t len[BEHIND_SLOTS];
-    uint64_t queued, written; /* chunks handed over / done (mutex) */
-    bool stop;                /* mutex */
-    int error;                /* errno of the first failed write (mutex) */
-    size_t fill;              /* caller: bytes in chunk[queued % SLOTS] */
-} blob_behind_t;
 
 struct cb_blob_writer {
     char *tmp_path;
@@ -45,7 +34,7 @@ struct cb_blob_writer {
     int64_t on_file;   /* bytes written to fd (the behind thread's once it runs) */
     int64_t flushed;   /* bytes handed to writeback so far */
     int64_t settled;   /* bytes whose writeback was waited for */
-    blob_behind_t *behind;
+    cb_behind_t *behind;
     bool sealed;
     bool failed; /* a write or seal failed: only abort is allowed */
     char digest[CB_DIGEST_STR_LEN + 1];
@@ -102,124 +91,20 @@ static void start_writeback(cb_blob_writer_t *w, bool settle) {
     }
 }
 
-/* 0 or an errno. */
-static int write_all(int fd, const char *p, size_t left) {
-    while (left > 0) {
-        ssize_t k = write(fd, p, left);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += k;
-        left -= (size_t)k;
-    }
+/* The sink's work, in the caller or (past BEHIND_AFTER) behind it. */
+static int put_bytes(cb_blob_writer_t *w, const void *buf, size_t n, bool behind,
+                     cb_error_t **err) {
+    if (cb_write_all(w->fd, buf, n) < 0)
+        return cb_error_set(err, errno, "write %s", w->tmp_path);
+    if (w->hash)
+        cb_sha256_update(w->hash, buf, n);
+    w->on_file += (int64_t)n;
+    start_writeback(w, behind);
     return 0;
 }
 
-static void *behind_main(void *arg) {
-    cb_blob_writer_t *w = arg;
-    blob_behind_t *b = w->behind;
-    pthread_mutex_lock(&b->mu);
-    for (;;) {
-        while (!b->stop && b->written == b->queued)
-            pthread_cond_wait(&b->cond, &b->mu);
-        if (b->written == b->queued)
-            break;
-        size_t slot = b->written % BEHIND_SLOTS;
-        bool skip = b->error != 0;
-        pthread_mutex_unlock(&b->mu);
-        int e = skip ? 0 : write_all(w->fd, b->chunk[slot], b->len[slot]);
-        if (!skip && e == 0) {
-            if (w->hash)
-                cb_sha256_update(w->hash, b->chunk[slot], b->len[slot]);
-            w->on_file += (int64_t)b->len[slot];
-            start_writeback(w, true);
-        }
-        pthread_mutex_lock(&b->mu);
-        if (e && !b->error)
-            b->error = e;
-        b->written++;
-        pthread_cond_broadcast(&b->cond);
-    }
-    pthread_mutex_unlock(&b->mu);
-    return NULL;
-}
-
-/* Starts the thread; without one, writes stay in the caller. */
-static void behind_start(cb_blob_writer_t *w) {
-    blob_behind_t *b = cb_xcalloc(1, sizeof *b);
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->cond, NULL);
-    w->behind = b;
-    if (pthread_create(&b->thread, NULL, behind_main, w) != 0) {
-        pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->cond);
-        free(b);
-        w->behind = NULL;
-    }
-}
-
-/* Hands the chunk being filled to the thread and waits for a free one.
- * Returns the errno of a failed write, else 0. */
-static int behind_queue(blob_behind_t *b) {
-    pthread_mutex_lock(&b->mu);
-    b->len[b->queued % BEHIND_SLOTS] = b->fill;
-    b->queued++;
-    pthread_cond_broadcast(&b->cond);
-    while (!b->error && b->queued - b->written >= BEHIND_SLOTS)
-        pthread_cond_wait(&b->cond, &b->mu);
-    int e = b->error;
-    pthread_mutex_unlock(&b->mu);
-    b->fill = 0;
-    return e;
-}
-
-/* Writes out what is queued and ends the thread. discard: drop it instead
- * (an abort). Returns the errno of a failed write, else 0. */
-static int behind_stop(cb_blob_writer_t *w, bool discard) {
-    blob_behind_t *b = w->behind;
-    if (b == NULL)
-        return 0;
-    pthread_mutex_lock(&b->mu);
-    if (!discard && b->fill > 0 && !b->error) {
-        b->len[b->queued % BEHIND_SLOTS] = b->fill;
-        b->queued++;
-    }
-    if (discard && !b->error)
-        b->error = ECANCELED;
-    b->stop = true;
-    pthread_cond_broadcast(&b->cond);
-    pthread_mutex_unlock(&b->mu);
-    pthread_join(b->thread, NULL);
-    int e = discard ? 0 : b->error;
-    pthread_mutex_destroy(&b->mu);
-    pthread_cond_destroy(&b->cond);
-    for (int i = 0; i < BEHIND_SLOTS; i++)
-        free(b->chunk[i]);
-    free(b);
-    w->behind = NULL;
-    return e;
-}
-
-/* Copies into the ring; full chunks go to the thread. */
-static int behind_write(blob_behind_t *b, const char *p, size_t n) {
-    while (n > 0) {
-        char **chunk = &b->chunk[b->queued % BEHIND_SLOTS];
-        if (*chunk == NULL)
-            *chunk = cb_xmalloc(BEHIND_CHUNK);
-        size_t k = BEHIND_CHUNK - b->fill < n ? BEHIND_CHUNK - b->fill : n;
-        memcpy(*chunk + b->fill, p, k);
-        b->fill += k;
-        p += k;
-        n -= k;
-        if (b->fill == BEHIND_CHUNK) {
-            int e = behind_queue(b);
-            if (e)
-                return e;
-        }
-    }
-    return 0;
+static int behind_chunk(void *ctx, const void *buf, size_t n, cb_error_t **err) {
+    return put_bytes(ctx, buf, n, true, err);
 }
 
 int cb_blob_write(cb_blob_writer_t *w, const void *buf, size_t n, cb_error_t **err) {
@@ -231,22 +116,11 @@ int cb_blob_write(cb_blob_writer_t *w, const void *buf, size_t n, cb_error_t **e
         return -1;
     }
     if (w->behind == NULL && w->size >= BEHIND_AFTER)
-        behind_start(w);
-    int e;
-    if (w->behind) {
-        e = behind_write(w->behind, buf, n);
-    } else {
-        e = write_all(w->fd, buf, n);
-        if (e == 0) {
-            if (w->hash)
-                cb_sha256_update(w->hash, buf, n);
-            w->on_file += (int64_t)n;
-            start_writeback(w, false);
-        }
-    }
-    if (e) {
+        w->behind = cb_behind_start(BEHIND_CHUNK, BEHIND_SLOTS, behind_chunk, w);
+    int r = w->behind ? cb_behind_write(w->behind, buf, n, err) : put_bytes(w, buf, n, false, err);
+    if (r < 0) {
         w->failed = true;
-        return cb_error_set(err, e, "write %s", w->tmp_path);
+        return -1;
     }
     w->size += (int64_t)n;
     return 0;
@@ -261,7 +135,7 @@ int64_t cb_blob_written(const cb_blob_writer_t *w) {
 }
 
 static void discard_temp(cb_blob_writer_t *w) {
-    behind_stop(w, true);
+    cb_behind_abandon(cb_steal_pointer(&w->behind));
     if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
@@ -278,9 +152,7 @@ int cb_blob_seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expec
     if (w->failed)
         return cb_error_kind_set(err, CB_ERR_INTERNAL, "blob writer used after a failure");
     if (!w->sealed) {
-        int e = behind_stop(w, false);
-        if (e) {
-            cb_error_set(err, e, "write %s", w->tmp_path);
+        if (w->behind && cb_behind_finish(cb_steal_pointer(&w->behind), err) < 0) {
             w->failed = true;
             discard_temp(w);
             return -1;
@@ -297,7 +169,7 @@ int cb_blob_seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expec
         }
         w->sealed = true;
         if (fsync(w->fd) < 0 || close(w->fd) < 0) {
-            e = errno;
+            int e = errno;
             w->fd = -1;
             w->failed = true;
             discard_temp(w);

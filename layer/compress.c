@@ -1,12 +1,12 @@
 #include "layer/compress.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
 
+#include "common/behind.h"
 #include "common/util.h"
 #include "layer/pgzip.h"
 
@@ -18,32 +18,19 @@
 #define ZSTD_JOB_SIZE (2 << 20)
 #define ZSTD_IN_SLICE (64 * 1024)
 
-/* zstd runs behind the caller: its input is copied into a ring of FEED_SLOTS
- * chunks and a thread of the compressor's own feeds libzstd (whose workers
- * compress), hashes the output and calls the sink. libzstd lets its caller
- * run about one 2 MiB job ahead of its two workers, and that caller was the
- * layer writer, which also reads files, builds the tar and hashes it: each
- * waited on the other (perf sched: the writer ~0.6 s and each worker ~0.8 s
- * asleep in a 500 MB layer). The ring lets the writer run FEED_SLOTS MiB
- * ahead, and the output's hashing and writing leave its thread. A stream
- * smaller than one chunk never starts the thread. */
+/* zstd runs behind the caller (common/behind.h): past FEED_AFTER bytes, its
+ * input is copied into FEED_SLOTS chunks and a thread of the compressor's
+ * own feeds libzstd (whose workers compress), hashes the output and calls
+ * the sink. libzstd lets its caller run about one 2 MiB job ahead of its
+ * two workers, and that caller was the layer writer, which also reads
+ * files, builds the tar and hashes it: each waited on the other (perf
+ * sched: the writer ~0.6 s and each worker ~0.8 s asleep in a 500 MB
+ * layer). The ring lets the writer run 4 MiB ahead, and the output's
+ * hashing and writing leave its thread. A small stream (most RUN layers)
+ * never starts the thread. */
+#define FEED_AFTER (1 << 20)
 #define FEED_CHUNK (1 << 20)
 #define FEED_SLOTS 4
-
-typedef struct zstd_feed {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cond; /* a chunk queued or consumed, or the end */
-    unsigned char *chunk[FEED_SLOTS];
-    size_t len[FEED_SLOTS];
-    uint64_t queued, fed; /* chunks handed over / consumed (mutex) */
-    bool end;             /* no more chunks: finish the frame (mutex) */
-    bool abandon;         /* freed midstream: drop the rest (mutex) */
-    cb_error_t *error;    /* the thread's failure, until the caller takes it (mutex) */
-    bool failed;          /* the stream is dead: nothing more is fed (mutex) */
-    size_t fill;          /* caller: bytes in chunk[queued % FEED_SLOTS] */
-    bool running;         /* caller: the thread was started */
-} zstd_feed_t;
 
 struct cb_layer_compressor {
     cb_layer_compression_t method;
@@ -55,7 +42,8 @@ struct cb_layer_compressor {
     char digest[CB_DIGEST_STR_LEN + 1];
     cb_pgzip_t *gz;
     ZSTD_CCtx *zs;
-    zstd_feed_t *feed;
+    cb_behind_t *feed;
+    uint64_t in_size; /* zstd: bytes written so far */
     unsigned char out[OUT_CHUNK];
 };
 
@@ -128,9 +116,6 @@ int cb_layer_compress_threads(int *out, cb_error_t **err) {
  * so the blob digest would otherwise depend on the CPU count. The job size
  * is fixed for the same reason and to bound memory. */
 static int zstd_setup(cb_layer_compressor_t *c, int level, int threads, cb_error_t **err) {
-    c->feed = cb_xcalloc(1, sizeof *c->feed);
-    pthread_mutex_init(&c->feed->mu, NULL);
-    pthread_cond_init(&c->feed->cond, NULL);
     c->zs = ZSTD_createCCtx();
     if (c->zs == NULL)
         return cb_error_kind_set(err, CB_ERR_LIBRARY, "zstd: cannot create a compressor");
@@ -206,136 +191,22 @@ static int zstd_feed_bytes(cb_layer_compressor_t *c, const unsigned char *p, siz
     return 0;
 }
 
-static void *feed_main(void *arg) {
-    cb_layer_compressor_t *c = arg;
-    zstd_feed_t *f = c->feed;
-    pthread_mutex_lock(&f->mu);
-    for (;;) {
-        while (!f->end && !f->abandon && f->fed == f->queued)
-            pthread_cond_wait(&f->cond, &f->mu);
-        bool skip = f->failed || f->abandon;
-        if (f->fed == f->queued || f->abandon) {
-            pthread_mutex_unlock(&f->mu);
-            cb_error_t *e = NULL;
-            if (!skip && zstd_run(c, NULL, 0, ZSTD_e_end, &e) < 0) {
-                pthread_mutex_lock(&f->mu);
-                f->error = e;
-                f->failed = true;
-                pthread_mutex_unlock(&f->mu);
-            }
-            return NULL;
-        }
-        size_t slot = f->fed % FEED_SLOTS;
-        pthread_mutex_unlock(&f->mu);
-        cb_error_t *e = NULL;
-        if (!skip)
-            zstd_feed_bytes(c, f->chunk[slot], f->len[slot], &e);
-        pthread_mutex_lock(&f->mu);
-        if (e) {
-            f->error = e;
-            f->failed = true;
-        }
-        f->fed++;
-        pthread_cond_broadcast(&f->cond);
-    }
+static int feed_chunk(void *ctx, const void *buf, size_t n, cb_error_t **err) {
+    return zstd_feed_bytes(ctx, buf, n, err);
 }
 
-/* The thread's error, taken over by the caller (once; later calls get a
- * plain "failed earlier"). */
-static int feed_failed(zstd_feed_t *f, cb_error_t **err) {
-    cb_error_t *e = cb_steal_pointer(&f->error);
-    if (e == NULL)
-        return cb_error_kind_set(err, CB_ERR_INTERNAL, "zstd: stream used after a failure");
-    if (err) {
-        cb_error_free(*err);
-        *err = e;
-    } else {
-        cb_error_free(e);
-    }
-    return -1;
+static int zstd_write(cb_layer_compressor_t *c, const void *buf, size_t n, cb_error_t **err) {
+    if (c->feed == NULL && c->in_size >= FEED_AFTER)
+        c->feed = cb_behind_start(FEED_CHUNK, FEED_SLOTS, feed_chunk, c);
+    c->in_size += n;
+    return c->feed ? cb_behind_write(c->feed, buf, n, err) : zstd_feed_bytes(c, buf, n, err);
 }
 
-/* Hands the full chunk to the thread (starting it with the first one) and
- * waits for a free slot. */
-static int feed_queue(cb_layer_compressor_t *c, cb_error_t **err) {
-    zstd_feed_t *f = c->feed;
-    if (!f->running) {
-        if (pthread_create(&f->thread, NULL, feed_main, c) != 0) {
-            /* No thread: this chunk is fed here, and so are the next. */
-            int r = zstd_feed_bytes(c, f->chunk[0], f->fill, err);
-            f->fill = 0;
-            return r;
-        }
-        f->running = true;
-    }
-    pthread_mutex_lock(&f->mu);
-    f->len[f->queued % FEED_SLOTS] = f->fill;
-    f->queued++;
-    pthread_cond_broadcast(&f->cond);
-    while (!f->failed && f->queued - f->fed >= FEED_SLOTS)
-        pthread_cond_wait(&f->cond, &f->mu);
-    int r = f->failed ? feed_failed(f, err) : 0;
-    pthread_mutex_unlock(&f->mu);
-    f->fill = 0;
-    return r;
-}
-
-static int feed_write(cb_layer_compressor_t *c, const unsigned char *p, size_t n,
-                      cb_error_t **err) {
-    zstd_feed_t *f = c->feed;
-    while (n > 0) {
-        unsigned char **chunk = &f->chunk[f->running ? f->queued % FEED_SLOTS : 0];
-        if (*chunk == NULL)
-            *chunk = cb_xmalloc(FEED_CHUNK);
-        size_t k = FEED_CHUNK - f->fill < n ? FEED_CHUNK - f->fill : n;
-        memcpy(*chunk + f->fill, p, k);
-        f->fill += k;
-        p += k;
-        n -= k;
-        if (f->fill == FEED_CHUNK && feed_queue(c, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* The last chunk and the frame's end: by the thread if it runs, else here. */
-static int feed_finish(cb_layer_compressor_t *c, cb_error_t **err) {
-    zstd_feed_t *f = c->feed;
-    if (!f->running) {
-        int r = f->fill ? zstd_feed_bytes(c, f->chunk[0], f->fill, err) : 0;
-        f->fill = 0;
-        return r < 0 ? -1 : zstd_run(c, NULL, 0, ZSTD_e_end, err);
-    }
-    pthread_mutex_lock(&f->mu);
-    if (f->fill > 0) {
-        f->len[f->queued % FEED_SLOTS] = f->fill;
-        f->queued++;
-    }
-    f->end = true;
-    pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->mu);
-    pthread_join(f->thread, NULL);
-    f->running = false;
-    f->fill = 0;
-    return f->failed ? feed_failed(f, err) : 0;
-}
-
-static void feed_free(zstd_feed_t *f) {
-    if (f == NULL)
-        return;
-    if (f->running) {
-        pthread_mutex_lock(&f->mu);
-        f->abandon = true;
-        pthread_cond_broadcast(&f->cond);
-        pthread_mutex_unlock(&f->mu);
-        pthread_join(f->thread, NULL);
-    }
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cond);
-    for (int i = 0; i < FEED_SLOTS; i++)
-        free(f->chunk[i]);
-    cb_error_free(f->error);
-    free(f);
+/* The thread's last chunks, then the frame's end here. */
+static int zstd_finish(cb_layer_compressor_t *c, cb_error_t **err) {
+    if (c->feed && cb_behind_finish(cb_steal_pointer(&c->feed), err) < 0)
+        return -1;
+    return zstd_run(c, NULL, 0, ZSTD_e_end, err);
 }
 
 int cb_layer_compressor_write(cb_layer_compressor_t *c, const void *buf, size_t n,
@@ -343,7 +214,7 @@ int cb_layer_compressor_write(cb_layer_compressor_t *c, const void *buf, size_t 
     if (c->method == CB_LAYER_GZIP)
         return cb_pgzip_write(c->gz, buf, n, err);
     if (c->method == CB_LAYER_ZSTD)
-        return feed_write(c, buf, n, err);
+        return zstd_write(c, buf, n, err);
     return emit(c, buf, n, err);
 }
 
@@ -354,7 +225,7 @@ int cb_layer_compressor_finish(cb_layer_compressor_t *c, cb_error_t **err) {
     if (c->method == CB_LAYER_GZIP)
         r = cb_pgzip_finish(c->gz, err);
     else if (c->method == CB_LAYER_ZSTD)
-        r = feed_finish(c, err);
+        r = zstd_finish(c, err);
     if (r < 0)
         return -1;
     cb_sha256_final(c->hash, c->digest);
@@ -374,7 +245,7 @@ void cb_layer_compressor_free(cb_layer_compressor_t *c) {
     if (c == NULL)
         return;
     cb_pgzip_free(c->gz);
-    feed_free(c->feed); /* before the context it feeds */
+    cb_behind_abandon(c->feed); /* before the context it feeds */
     ZSTD_freeCCtx(c->zs);
     cb_sha256_free(c->hash);
     free(c);
