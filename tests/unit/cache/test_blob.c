@@ -113,6 +113,15 @@ static void test_commit_mismatch_leaves_nothing(void **state) {
     assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTEGRITY);
 }
 
+/* n bytes of a pattern that repeats nowhere near a chunk, and their digest. */
+static char *patterned(size_t n, size_t mul, int shift, char digest[CB_DIGEST_STR_LEN + 1]) {
+    char *p = cb_xmalloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)(i * mul + (i >> shift));
+    cb_sha256_digest(p, n, digest);
+    return p;
+}
+
 /* A caller that hashes what it writes: its digest names the blob (no second
  * hash), the writeback of a blob of several steps changes nothing, and a
  * seal without the digest is refused with nothing left behind. */
@@ -120,11 +129,8 @@ static void test_hashed_by_caller(void **state) {
     fixture_t *f = *state;
     cb_autoerr cb_error_t *err = NULL;
     size_t n = 20u << 20;
-    char *big = cb_xmalloc(n);
-    for (size_t i = 0; i < n; i++)
-        big[i] = (char)(i * 7 + (i >> 12));
     char want[CB_DIGEST_STR_LEN + 1];
-    cb_sha256_digest(big, n, want);
+    char *big = patterned(n, 7, 12, want);
     cb_blob_writer_t *w;
     assert_int_equal(cb_blob_begin_hashed(f->store, &w, &err), 0);
     for (size_t off = 0; off < n; off += 1u << 20)
@@ -174,11 +180,8 @@ static void test_large_written_behind(void **state) {
     fixture_t *f = *state;
     cb_autoerr cb_error_t *err = NULL;
     size_t n = 30u << 20, piece = 777777;
-    char *big = cb_xmalloc(n);
-    for (size_t i = 0; i < n; i++)
-        big[i] = (char)(i * 13 + (i >> 11));
     char want[CB_DIGEST_STR_LEN + 1];
-    cb_sha256_digest(big, n, want);
+    char *big = patterned(n, 13, 11, want);
     cb_blob_writer_t *w;
     assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
     for (size_t off = 0; off < n; off += piece)
