@@ -5,8 +5,10 @@
  * CPUs this process may use) and are deterministic: equal input gives equal
  * bytes whatever the thread count and however the writes are cut. gzip is
  * layer/pgzip.h (members of at most 1 MiB, mtime 0, no name); zstd is
- * libzstd's multithreaded mode with a fixed 2 MiB job size. The sink is
- * called in the caller's thread only, from within write and finish. */
+ * libzstd's multithreaded mode with a fixed 2 MiB job size. gzip calls the
+ * sink in the caller's thread, from within write and finish; zstd, once
+ * the stream passes 1 MiB, from a thread of its own that feeds libzstd
+ * (never two calls at once, and never after finish or free returns). */
 #ifndef CB_LAYER_COMPRESS_H
 #define CB_LAYER_COMPRESS_H
 

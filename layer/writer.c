@@ -37,9 +37,49 @@ struct cb_layer_writer {
     cb_layer_key_t *key; /* key mode (writer_key.h): no tar, no libarchive */
     cb_error_t *cb_err; /* set by the tar write callback */
     char *data_buf;     /* DATA_CHUNK bytes, made on the first file read */
+    char *gather;       /* GATHER bytes: small tar writes on their way out */
+    size_t gather_len;
     bool failed, finished;
     bool drop_overlay_xattrs; /* during an upper walk (upper.c) */
 };
+
+/* The tar's bytes after the diff_id: to the compressor, or (uncompressed)
+ * straight to the sink. */
+static void pass_on(cb_layer_writer_t *w, const void *buf, size_t n) {
+    if (w->comp)
+        cb_layer_compressor_write(w->comp, buf, n, &w->cb_err);
+    else
+        w->sink(w->sink_ctx, buf, n, &w->cb_err);
+}
+
+static void gather_flush(cb_layer_writer_t *w) {
+    if (w->gather_len > 0 && !w->cb_err)
+        pass_on(w, w->gather, w->gather_len);
+    w->gather_len = 0;
+}
+
+/* libarchive writes unblocked (set_unblocked): each header, piece of file
+ * data and padding arrives here as it is written. Pieces of file data
+ * (DATA_CHUNK from the read buffer) go on without a copy; headers, padding
+ * and small files are gathered so the sink and compressor see few calls. */
+#define GATHER (64 * 1024)
+#define GATHER_MAX_PIECE (16 * 1024)
+static void tar_out(cb_layer_writer_t *w, const void *buf, size_t n) {
+    cb_sha256_update(w->tar_hash, buf, n);
+    w->tar_size += n;
+    if (n > GATHER_MAX_PIECE) {
+        gather_flush(w);
+        if (!w->cb_err)
+            pass_on(w, buf, n);
+        return;
+    }
+    if (w->gather_len + n > GATHER)
+        gather_flush(w);
+    if (w->gather == NULL)
+        w->gather = cb_xmalloc(GATHER);
+    memcpy(w->gather + w->gather_len, buf, n);
+    w->gather_len += n;
+}
 
 /* A sink failure is recorded, not returned to libarchive: a write handle in
  * the FATAL state leaks its client buffer when freed (libarchive 3.6), so
@@ -48,14 +88,8 @@ struct cb_layer_writer {
 static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n) {
     (void)a;
     cb_layer_writer_t *w = ctx;
-    if (w->failed || w->cb_err)
-        return (la_ssize_t)n;
-    cb_sha256_update(w->tar_hash, buf, n);
-    w->tar_size += n;
-    if (w->comp)
-        cb_layer_compressor_write(w->comp, buf, n, &w->cb_err);
-    else
-        w->sink(w->sink_ctx, buf, n, &w->cb_err);
+    if (!w->failed && !w->cb_err)
+        tar_out(w, buf, n);
     return (la_ssize_t)n;
 }
 
@@ -78,20 +112,22 @@ static bool key_mode(const cb_layer_writer_t *w) {
     return w->opts.content_digest != NULL;
 }
 
-/* An uncompressed layer goes straight to the sink, so it is written in
- * blocks of 100 x 10240 bytes: one blob write per ~1 MB instead of per
- * 10 KiB. The last block is cut at a multiple of 10240 (libarchive's
- * default block, which the tar's end is padded to): the same bytes as with
- * the default, as every full block is a multiple of it too. A compressor
- * copies its input anyway, and libarchive hands whole blocks of file data
- * through without copying them. */
+/* libarchive's own blocking would copy every byte into a 10240-byte
+ * block (uncompressed: a 1 MB one) before the callback; unblocked, it
+ * passes each write through and tar_out gathers the small ones. The tar
+ * still ends padded with zeros to a multiple of TAR_BLOCK, as libarchive's
+ * default block pads it (pad_tar): the same bytes, the same diff_id. */
 #define TAR_BLOCK 10240
-static int set_blocking(cb_layer_writer_t *w) {
-    if (w->comp)
-        return ARCHIVE_OK;
-    if (archive_write_set_bytes_per_block(w->tar, 100 * TAR_BLOCK) != ARCHIVE_OK)
-        return ARCHIVE_FATAL;
-    return archive_write_set_bytes_in_last_block(w->tar, TAR_BLOCK);
+static int set_unblocked(cb_layer_writer_t *w) {
+    return archive_write_set_bytes_per_block(w->tar, 0);
+}
+
+static void pad_tar(cb_layer_writer_t *w) {
+    static const char zeros[TAR_BLOCK];
+    size_t pad = (size_t)((TAR_BLOCK - w->tar_size % TAR_BLOCK) % TAR_BLOCK);
+    if (pad > 0 && !w->cb_err)
+        tar_out(w, zeros, pad);
+    gather_flush(w);
 }
 
 int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *opts,
@@ -140,7 +176,7 @@ int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *o
          * translating would fail (or change it) in any locale. */
         archive_write_set_format_option(w->tar, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
         archive_write_add_filter_none(w->tar) != ARCHIVE_OK ||
-        set_blocking(w) != ARCHIVE_OK ||
+        set_unblocked(w) != ARCHIVE_OK ||
         archive_write_open2(w->tar, w, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK) {
         writer_fail(w, err, "cannot start", "tar");
         goto fail;
@@ -487,6 +523,9 @@ int cb_layer_writer_finish(cb_layer_writer_t *w, cb_layer_result_t *res, cb_erro
     }
     if (archive_write_close(w->tar) != ARCHIVE_OK || w->cb_err)
         return writer_fail(w, err, "cannot finish", "tar");
+    pad_tar(w);
+    if (w->cb_err)
+        return writer_fail(w, err, "cannot finish", "tar");
     if (w->comp && cb_layer_compressor_finish(w->comp, err) < 0) {
         w->failed = true;
         return -1;
@@ -524,5 +563,6 @@ void cb_layer_writer_free(cb_layer_writer_t *w) {
     cb_pathset_free(&w->dirs);
     cb_error_free(w->cb_err);
     free(w->data_buf);
+    free(w->gather);
     free(w);
 }

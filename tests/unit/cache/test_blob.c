@@ -1,8 +1,11 @@
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -110,6 +113,15 @@ static void test_commit_mismatch_leaves_nothing(void **state) {
     assert_int_equal(cb_error_root(err)->kind, CB_ERR_INTEGRITY);
 }
 
+/* n bytes of a pattern that repeats nowhere near a chunk, and their digest. */
+static char *patterned(size_t n, size_t mul, int shift, char digest[CB_DIGEST_STR_LEN + 1]) {
+    char *p = cb_xmalloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)(i * mul + (i >> shift));
+    cb_sha256_digest(p, n, digest);
+    return p;
+}
+
 /* A caller that hashes what it writes: its digest names the blob (no second
  * hash), the writeback of a blob of several steps changes nothing, and a
  * seal without the digest is refused with nothing left behind. */
@@ -117,11 +129,8 @@ static void test_hashed_by_caller(void **state) {
     fixture_t *f = *state;
     cb_autoerr cb_error_t *err = NULL;
     size_t n = 20u << 20;
-    char *big = cb_xmalloc(n);
-    for (size_t i = 0; i < n; i++)
-        big[i] = (char)(i * 7 + (i >> 12));
     char want[CB_DIGEST_STR_LEN + 1];
-    cb_sha256_digest(big, n, want);
+    char *big = patterned(n, 7, 12, want);
     cb_blob_writer_t *w;
     assert_int_equal(cb_blob_begin_hashed(f->store, &w, &err), 0);
     for (size_t off = 0; off < n; off += 1u << 20)
@@ -161,6 +170,74 @@ static void test_abort_leaves_nothing(void **state) {
     char *blobs = cb_xasprintf("%s/store/blobs", f->dir);
     assert_int_equal(tu_file_count(blobs), 0);
     free(blobs);
+}
+
+/* Past 8 MiB a blob is written, hashed and flushed by its own thread
+ * (cache/blob.c): pieces of odd sizes across its 1 MiB chunks come out as
+ * the same bytes under the same digest, and an abort midway leaves
+ * nothing. */
+static void test_large_written_behind(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    size_t n = 30u << 20, piece = 777777;
+    char want[CB_DIGEST_STR_LEN + 1];
+    char *big = patterned(n, 13, 11, want);
+    cb_blob_writer_t *w;
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    for (size_t off = 0; off < n; off += piece)
+        assert_int_equal(cb_blob_write(w, big + off, n - off < piece ? n - off : piece, &err), 0);
+    assert_int_equal(cb_blob_written(w), (int64_t)n);
+    char digest[CB_DIGEST_STR_LEN + 1];
+    assert_int_equal(cb_blob_commit(w, NULL, (int64_t)n, digest, NULL, &err), 0);
+    assert_string_equal(digest, want);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(cb_blob_read_all(f->store, digest, (int64_t)n, n, &data, &len, &err), 0);
+    assert_int_equal(len, n);
+    assert_memory_equal(data, big, n);
+    free(data);
+
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    for (size_t off = 0; off < (20u << 20); off += piece)
+        assert_int_equal(cb_blob_write(w, big + off, piece, &err), 0);
+    cb_blob_abort(w);
+    assert_files(f, "tmp", 0);
+    assert_files(f, "store/blobs/sha256", 1);
+    free(big);
+}
+
+/* A write failing in that thread (here: the file size limit, EFBIG) is the
+ * error of a later write or of the commit, naming the temp file, and
+ * nothing is left in the store. */
+static void test_write_behind_fails(void **state) {
+    fixture_t *f = *state;
+    cb_autoerr cb_error_t *err = NULL;
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 12u << 20;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    size_t piece = 1u << 20;
+    char *buf = cb_xcalloc(1, piece);
+    cb_blob_writer_t *w;
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    int r = 0;
+    for (int i = 0; i < 24 && r == 0; i++)
+        r = cb_blob_write(w, buf, piece, &err);
+    if (r == 0)
+        r = cb_blob_commit(w, NULL, -1, NULL, NULL, &err);
+    else
+        cb_blob_abort(w);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    free(buf);
+    assert_int_equal(r, -1);
+    cb_autofree char *msg = cb_error_message(err);
+    assert_non_null(strstr(msg, "/tmp/blob-"));
+    assert_int_equal(cb_error_root(err)->status, EFBIG);
+    assert_files(f, "tmp", 0);
+    assert_files(f, "store/blobs/sha256", 0);
 }
 
 static void test_corrupt_blob_refused(void **state) {
@@ -261,6 +338,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_commit_mismatch_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hashed_by_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_written_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_behind_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_blob_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_resolution, setup, teardown),
     };
