@@ -36,6 +36,7 @@ struct cb_blob_writer {
     int64_t settled;   /* bytes whose writeback was waited for */
     cb_behind_t *behind;
     bool sealed;
+    bool same; /* the store holds these bytes already (commit): kept, not replaced */
     bool failed; /* a write or seal failed: only abort is allowed */
     char digest[CB_DIGEST_STR_LEN + 1];
 };
@@ -147,8 +148,33 @@ static void discard_temp(cb_blob_writer_t *w) {
     }
 }
 
-int cb_blob_seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expected_size,
-                 char digest_out[CB_DIGEST_STR_LEN + 1], int64_t *size_out, cb_error_t **err) {
+/* Whether the store's blob of w's digest holds exactly the bytes w wrote
+ * (small blobs only: a RUN step's layer, a config, rebuilt as they were). */
+static bool store_holds_same(const cb_blob_writer_t *w) {
+    if (w->size > CB_BLOB_HOLDS_MAX || w->on_file != w->size)
+        return false;
+    cb_autofree char *final = cb_xasprintf("%s/%s", w->blobs_dir, w->digest + 7);
+    cb_autofree char *have = NULL, *mine = cb_xmalloc((size_t)w->size + 1);
+    size_t have_len = 0;
+    cb_autoerr cb_error_t *err = NULL;
+    if (cb_read_file(final, CB_BLOB_HOLDS_MAX, &have, &have_len, &err) < 0 || have_len != (size_t)w->size)
+        return false;
+    size_t got = 0;
+    while (got < have_len) {
+        ssize_t n = pread(w->fd, mine + got, have_len - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    return memcmp(have, mine, have_len) == 0;
+}
+
+/* keep_same: a blob the store holds already is not fsync'd (commit then
+ * drops it instead of renaming it over the same bytes). */
+static int seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expected_size, bool keep_same,
+                char digest_out[CB_DIGEST_STR_LEN + 1], int64_t *size_out, cb_error_t **err) {
     if (w->failed)
         return cb_error_kind_set(err, CB_ERR_INTERNAL, "blob writer used after a failure");
     if (!w->sealed) {
@@ -168,7 +194,8 @@ int cb_blob_seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expec
                                      "blob written unhashed but sealed without its digest");
         }
         w->sealed = true;
-        if (fsync(w->fd) < 0 || close(w->fd) < 0) {
+        w->same = keep_same && store_holds_same(w);
+        if ((!w->same && fsync(w->fd) < 0) || close(w->fd) < 0) {
             int e = errno;
             w->fd = -1;
             w->failed = true;
@@ -199,12 +226,25 @@ int cb_blob_seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expec
     return 0;
 }
 
+int cb_blob_seal(cb_blob_writer_t *w, const char *expected_digest, int64_t expected_size,
+                 char digest_out[CB_DIGEST_STR_LEN + 1], int64_t *size_out, cb_error_t **err) {
+    return seal(w, expected_digest, expected_size, false, digest_out, size_out, err);
+}
+
 int cb_blob_commit(cb_blob_writer_t *w, const char *expected_digest, int64_t expected_size,
                    char digest_out[CB_DIGEST_STR_LEN + 1], int64_t *size_out, cb_error_t **err) {
-    int r = cb_blob_seal(w, expected_digest, expected_size, digest_out, size_out, err);
+    int r = seal(w, expected_digest, expected_size, true, digest_out, size_out, err);
     if (r < 0) {
         cb_blob_abort(w);
         return r;
+    }
+    if (w->same) {
+        /* The same bytes under the same name, durable since they were put
+         * there: the temp goes before it was ever flushed, and no inode is
+         * released (on a disk with online discard that waits for the
+         * device). A damaged copy (other bytes) is still replaced. */
+        cb_blob_abort(w);
+        return 0;
     }
     cb_autofree char *final = cb_xasprintf("%s/%s", w->blobs_dir, w->digest + 7);
     /* rename(2) over an existing blob is atomic and, since the new bytes were

@@ -90,6 +90,42 @@ static void test_commit_streamed(void **state) {
     free(data);
 }
 
+static void commit_text(fixture_t *f, const char *text, char digest[CB_DIGEST_STR_LEN + 1]) {
+    cb_autoerr cb_error_t *err = NULL;
+    cb_blob_writer_t *w;
+    assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
+    assert_int_equal(cb_blob_write(w, text, strlen(text), &err), 0);
+    assert_int_equal(cb_blob_commit(w, NULL, -1, digest, NULL, &err), 0);
+}
+
+/* A blob committed again with the same bytes keeps the file the store has
+ * (no new inode: the old one's release can wait on the disk); one whose
+ * file was damaged (other bytes under its name) is replaced by the new. */
+static void test_commit_same_keeps_file(void **state) {
+    fixture_t *f = *state;
+    char digest[CB_DIGEST_STR_LEN + 1], again[CB_DIGEST_STR_LEN + 1];
+    commit_text(f, "a small layer", digest);
+    cb_autofree char *path = cb_store_blob_path(f->store, digest);
+    struct stat a, b;
+    assert_int_equal(stat(path, &a), 0);
+    commit_text(f, "a small layer", again);
+    assert_string_equal(again, digest);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_equal(a.st_ino, b.st_ino);
+    assert_files(f, "tmp", 0);
+
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("a smell layer", fp); /* same size, other bytes */
+    fclose(fp);
+    commit_text(f, "a small layer", again);
+    assert_int_equal(stat(path, &b), 0);
+    assert_int_not_equal(a.st_ino, b.st_ino);
+    cb_autofree char *text = tu_read(path, NULL);
+    assert_string_equal(text, "a small layer");
+    assert_files(f, "tmp", 0);
+}
+
 static void test_commit_mismatch_leaves_nothing(void **state) {
     fixture_t *f = *state;
     cb_autoerr cb_error_t *err = NULL;
@@ -335,6 +371,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_layout_created, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_streamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_same_keeps_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_mismatch_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hashed_by_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
