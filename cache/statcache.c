@@ -1,6 +1,7 @@
 #include "cache/statcache.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +429,11 @@ static void drop_volatile(cb_statcache_t *c) {
 }
 
 int cb_statcache_save(cb_statcache_t *c, cb_error_t **err) {
+    const cb_statcache_stats_t *s = &c->stats;
+    cb_debug("cache",
+             "stat cache: %" PRIu64 " digests known, %" PRIu64 " files read (%" PRIu64 " bytes), %" PRIu64
+             " digests handed in (%" PRIu64 " changed while read), %" PRIu64 " racy",
+             s->hits, s->misses, s->bytes_read, s->given, s->changed, s->racy);
     if (!c->dirty)
         return 0;
     drop_volatile(c);
