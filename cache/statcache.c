@@ -330,14 +330,17 @@ static sc_record_t *matching(cb_statcache_t *c, const struct stat *st) {
     return slot && matches(&recs(c)[slot - 1], st) ? &recs(c)[slot - 1] : NULL;
 }
 
-bool cb_statcache_known(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
-    sc_record_t *r = matching(c, st);
-    if (r == NULL || !(r->flags & SC_PLAIN))
-        return false;
-    r->last_run = c->run;
+/* The answer of the entry r: its digest, r used in this run. */
+static bool answer(cb_statcache_t *c, sc_record_t *r, char out[CB_DIGEST_STR_LEN + 1]) {
+    r->last_run = c->run; /* saved along with the next change, not alone */
     cb_digest_from_raw(r->sha256, out);
     c->stats.hits++;
     return true;
+}
+
+bool cb_statcache_known(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
+    sc_record_t *r = matching(c, st);
+    return r && (r->flags & SC_PLAIN) && answer(c, r, out);
 }
 
 void cb_statcache_set_plain(cb_statcache_t *c, const struct stat *st) {
@@ -350,12 +353,7 @@ void cb_statcache_set_plain(cb_statcache_t *c, const struct stat *st) {
 
 bool cb_statcache_lookup(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
     sc_record_t *r = matching(c, st);
-    if (r == NULL)
-        return false;
-    r->last_run = c->run;
-    cb_digest_from_raw(r->sha256, out);
-    c->stats.hits++;
-    return true;
+    return r && answer(c, r, out);
 }
 
 bool cb_statcache_wants(cb_statcache_t *c, const struct stat *st) {
