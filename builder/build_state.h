@@ -154,9 +154,23 @@ int cb_stage_add_reused_layer(cb_build_t *b, size_t stage, const cb_oci_descript
 
 /* step_cache.c: step keys and the build cache. */
 void cb_step_key_from(cb_build_t *b, size_t stage);
-/* inputs (may be NULL) gets what went into the key, "label\tvalue". */
-int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, char key[CB_DIGEST_STR_LEN + 1],
-                cb_strv_t *inputs, cb_error_t **err);
+/* How a COPY/ADD from the context gets the content digests of its files
+ * (the other steps' keys read nothing but RUN's context binds). */
+typedef enum cb_step_key_mode {
+    CB_STEP_KEY_READ,  /* the stat cache's, and the others read and hashed */
+    CB_STEP_KEY_PROBE, /* as READ, but no key (1) when most of the bytes are
+                          not in the stat cache: a cold COPY (stage_exec.c) */
+    CB_STEP_KEY_KNOWN, /* the stat cache's only: no key (1) when one is not */
+} cb_step_key_mode_t;
+/* inputs (may be NULL) gets what went into the key, "label\tvalue"; 1:
+ * no key made (mode), inputs partial. */
+int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, cb_step_key_mode_t mode,
+                char key[CB_DIGEST_STR_LEN + 1], cb_strv_t *inputs, cb_error_t **err);
+/* A key no content key can equal, for a step whose layer (diff_id) is not
+ * what its sources hold now (changed while it was written): the parent,
+ * the instruction and that layer. */
+void cb_step_key_of_layer(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *diff_id,
+                          char key[CB_DIGEST_STR_LEN + 1], cb_strv_t *inputs);
 /* step_explain.c: remembers a step's inputs and, on a miss with
  * --explain-cache, says which changed since the last build. */
 void cb_step_explain(cb_build_t *b, size_t stage, size_t index, const cb_strv_t *inputs, bool hit);

@@ -454,7 +454,11 @@ int copy_add_archive(copy_ctx_t *c, int fd, const char *what, const char *name,
     copy_walk_t wk = {.c = c, .owner = owner_lookup, .owner_ctx = &owners};
     if (copy_dest_mkdir(c, name, err) < 0)
         goto out;
+    /* Unpacked anew each time: no cache can know these files' digests, the
+     * key reads them (the archive is read for the key and the layer both). */
+    bool reads = cb_layer_writer_key_reads(c->w, true);
     rc = copy_walk_dir(&wk, tfd, "", "", name, NULL, err);
+    cb_layer_writer_key_reads(c->w, reads);
 out:
     owner_map_free(&owners);
     cb_autoerr cb_error_t *rm_err = NULL;

@@ -153,7 +153,11 @@ static int add_downloaded(copy_ctx_t *c, const char *url, int fd, const char *pa
     }
     a.set_mtime = true;
     a.mtime = mtime >= 0 ? mtime : (int64_t)time(NULL);
-    return cb_layer_add_path(c->w, name, AT_FDCWD, path, &a, err);
+    /* A new file each time, which no cache knows: the key reads it. */
+    bool reads = cb_layer_writer_key_reads(c->w, true);
+    int rc = cb_layer_add_path(c->w, name, AT_FDCWD, path, &a, err);
+    cb_layer_writer_key_reads(c->w, reads);
+    return rc;
 }
 
 int copy_add_url(copy_ctx_t *c, const char *url, cb_error_t **err) {

@@ -11,6 +11,7 @@
 #include "builder/last_build.h"
 #include "builder/progress.h"
 #include "cache/blob.h"
+#include "cache/statcache.h"
 #include "common/interrupt.h"
 #include "common/log.h"
 #include "common/match.h"
@@ -82,7 +83,9 @@ static int start_stage(cb_build_t *b, size_t stage, cb_error_t **err) {
     return 0;
 }
 
-int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err) {
+/* hash_files: the writer hands each regular file's digest to the stat
+ * cache (a cold COPY, see run_cold_copy). */
+static int layer_job_begin(cb_build_t *b, cb_layer_job_t *job, bool hash_files, cb_error_t **err) {
     if (cb_blob_begin_hashed(b->store, &job->blob, err) < 0)
         return -1;
     cb_layer_writer_opts_t o = {
@@ -90,7 +93,16 @@ int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err) {
         .clamp_mtime = b->opts->has_timestamp,
         .mtime_max = b->opts->timestamp,
     };
+    if (hash_files) {
+        o.want_digest = cb_statcache_wants_cb;
+        o.file_digest = cb_statcache_put_cb;
+        o.content_digest_ctx = b->statcache;
+    }
     return cb_layer_writer_new(&job->writer, &o, cb_blob_sink, job->blob, err);
+}
+
+int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err) {
+    return layer_job_begin(b, job, false, err);
 }
 
 void cb_layer_job_abort(cb_layer_job_t *job) {
@@ -98,6 +110,23 @@ void cb_layer_job_abort(cb_layer_job_t *job) {
     cb_blob_abort(job->blob);
     job->writer = NULL;
     job->blob = NULL;
+}
+
+/* The second half of cb_layer_job_commit: the finished layer res (its
+ * writer's) published and added to the stage. */
+static int layer_job_publish(cb_build_t *b, size_t stage, cb_layer_job_t *job, const cb_layer_result_t *res,
+                             bool apply, cb_error_t **err) {
+    cb_layer_writer_free(job->writer);
+    job->writer = NULL;
+    char digest[CB_DIGEST_STR_LEN + 1];
+    int64_t size = 0;
+    cb_blob_writer_t *blob = job->blob;
+    job->blob = NULL;
+    if (cb_blob_commit(blob, res->digest, (int64_t)res->size, digest, &size, err) < 0)
+        return -1;
+    cb_autofree char *mt = cb_xasprintf("%s%s", CB_MT_OCI_LAYER, res->media_suffix);
+    cb_oci_descriptor_t desc = {.media_type = mt, .digest = digest, .size = size};
+    return cb_stage_add_layer(b, stage, &desc, res->diff_id, apply, err);
 }
 
 int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool apply, bool *empty,
@@ -112,17 +141,7 @@ int cb_layer_job_commit(cb_build_t *b, size_t stage, cb_layer_job_t *job, bool a
             return 0;
         }
     }
-    cb_layer_writer_free(job->writer);
-    job->writer = NULL;
-    char digest[CB_DIGEST_STR_LEN + 1];
-    int64_t size = 0;
-    cb_blob_writer_t *blob = job->blob;
-    job->blob = NULL;
-    if (cb_blob_commit(blob, res.digest, (int64_t)res.size, digest, &size, err) < 0)
-        return -1;
-    cb_autofree char *mt = cb_xasprintf("%s%s", CB_MT_OCI_LAYER, res.media_suffix);
-    cb_oci_descriptor_t desc = {.media_type = mt, .digest = digest, .size = size};
-    return cb_stage_add_layer(b, stage, &desc, res.diff_id, apply, err);
+    return layer_job_publish(b, stage, job, &res, apply, err);
 }
 
 int cb_stage_add_layer(cb_build_t *b, size_t stage, const cb_oci_descriptor_t *desc, const char *diff_id,
@@ -184,8 +203,10 @@ void cb_copy_env_init(const cb_build_t *b, size_t stage, cb_copy_env_t *env) {
     };
 }
 
-static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_error_t **err) {
-    cb_stage_state_t *st = &b->stages[stage];
+/* A COPY's or ADD's layer written into job and finished (res), not yet
+ * published; hash_files as for layer_job_begin. */
+static int write_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, bool hash_files, cb_layer_job_t *job,
+                      cb_layer_result_t *res, cb_error_t **err) {
     bool is_add = ins->base.kind == CB_INSTR_ADD;
     cb_copy_env_t env;
     cb_copy_env_init(b, stage, &env);
@@ -193,13 +214,24 @@ static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_
         return -1;
     if (cb_stage_rootfs(b, stage, &env.dest_root_fd, err) < 0)
         return -1;
+    if (layer_job_begin(b, job, hash_files, err) < 0 || cb_copy_to_layer(ins, is_add, &env, job->writer, err) < 0 ||
+        cb_layer_writer_finish(job->writer, res, err) < 0) {
+        cb_layer_job_abort(job);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_copy(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_error_t **err) {
     cb_layer_job_t job = {0};
-    if (cb_layer_job_begin(b, &job, err) < 0 || cb_copy_to_layer(ins, is_add, &env, job.writer, err) < 0 ||
-        cb_layer_job_commit(b, stage, &job, true, NULL, err) < 0) {
+    cb_layer_result_t res;
+    if (write_copy(b, stage, ins, false, &job, &res, err) < 0)
+        return -1;
+    if (layer_job_publish(b, stage, &job, &res, true, err) < 0) {
         cb_layer_job_abort(&job);
         return -1;
     }
-    cb_stage_history(b, st, &ins->base, false);
+    cb_stage_history(b, &b->stages[stage], &ins->base, false);
     return 0;
 }
 
@@ -364,6 +396,60 @@ static int run_instruction(cb_build_t *b, size_t stage, const cb_instr_t *ins, c
     }
 }
 
+/* A COPY or ADD from the context most of whose bytes the stat cache does
+ * not know (a cold build, a fresh clone; CB_STEP_KEY_PROBE): its key would
+ * need those files read and hashed, and its layer (on a miss) reads them
+ * again, the key pass alone on one core while the compressors wait. So the
+ * layer is written first, its writer hashing each file from the bytes it reads for
+ * the tar anyway (beside the compression workers) and handing the digests
+ * to the stat cache, which keeps those of files whose stat did not change
+ * while they were read. Then the key is made as always, from the stat cache
+ * alone. A hit (a fresh copy of a context built before) takes the recorded
+ * layer and drops the one just written before it ever enters the store; a
+ * miss publishes it and records it. A file that changed since it was read
+ * leaves the key unmade again: the layer then holds what was read, not what
+ * is there, so the step gets a key of that layer, which no later build's
+ * content key can equal, and no record. */
+static int run_cold_copy(cb_build_t *b, size_t stage, size_t index, const cb_instr_t *ins, cb_error_t **err) {
+    cb_stage_state_t *st = &b->stages[stage];
+    cb_layer_job_t job = {0};
+    cb_layer_result_t res;
+    if (write_copy(b, stage, (const cb_instr_copy_t *)ins, true, &job, &res, err) < 0)
+        return -1;
+    char key[CB_DIGEST_STR_LEN + 1];
+    cb_autostrv cb_strv_t inputs = CB_STRV_INIT;
+    int made = cb_step_key(b, stage, ins, CB_STEP_KEY_KNOWN, key, &inputs, err);
+    if (made < 0)
+        goto fail;
+    if (made == 1) {
+        cb_debug("cache", "%s: a source changed while its layer was written: not recorded", ins->node->original);
+        cb_strv_free(&inputs);
+        cb_step_key_of_layer(b, stage, ins, res.diff_id, key, &inputs);
+    }
+    bool hit = false;
+    if (made == 0 && cb_step_cache_get(b, stage, ins, key, &hit, err) < 0)
+        goto fail;
+    cb_step_explain(b, stage, index, &inputs, hit);
+    cb_last_build_note(b, stage, ins, hit);
+    cb_progress_cache(hit);
+    if (hit) {
+        cb_layer_job_abort(&job);
+    } else {
+        size_t before = st->nlayers;
+        if (layer_job_publish(b, stage, &job, &res, true, err) < 0)
+            goto fail;
+        cb_stage_history(b, st, ins, false);
+        cb_autoerr cb_error_t *perr = NULL;
+        if (made == 0 && cb_step_cache_put(b, stage, ins, key, before, &perr) < 0)
+            cb_warn("cache", "cannot record step %s: %s", ins->node->original, perr->msg);
+    }
+    memcpy(st->key, key, sizeof key);
+    return 0;
+fail:
+    cb_layer_job_abort(&job);
+    return -1;
+}
+
 /* One instruction through the cache: a hit replays the record, a miss runs
  * the instruction and records its result. Only steps that change the tree
  * move the stage's key on: a config change (ENV, ARG, LABEL...) matters to
@@ -376,8 +462,15 @@ static int run_cached(cb_build_t *b, size_t stage, size_t index, const cb_instr_
         return run_instruction(b, stage, ins, err);
     char key[CB_DIGEST_STR_LEN + 1];
     cb_autostrv cb_strv_t inputs = CB_STRV_INIT;
-    if (cb_step_key(b, stage, ins, key, &inputs, err) < 0)
+    /* With --cache-from a hit is likely even on a fresh clone, where the
+     * stat cache knows nothing: reading the files for the key is then
+     * cheaper than writing a layer that the hit throws away. */
+    cb_step_key_mode_t mode = b->opts->cache_from.len ? CB_STEP_KEY_READ : CB_STEP_KEY_PROBE;
+    int made = cb_step_key(b, stage, ins, mode, key, &inputs, err);
+    if (made < 0)
         return -1;
+    if (made == 1)
+        return run_cold_copy(b, stage, index, ins, err);
     bool hit = false;
     if (cb_step_cache_get(b, stage, ins, key, &hit, err) < 0)
         return -1;

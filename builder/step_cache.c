@@ -23,6 +23,7 @@
  * cheaper to redo than to look up. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,12 +74,15 @@ static char *instr_text(const cb_instr_t *ins) {
     return out;
 }
 
-static int key_writer(cb_build_t *b, cb_layer_writer_t **w, cb_error_t **err) {
+/* lookup_only: no file is read, those the stat cache does not know are
+ * counted and leave the key unmade (layer/writer.h). */
+static int key_writer(cb_build_t *b, bool lookup_only, cb_layer_writer_t **w, cb_error_t **err) {
     cb_layer_writer_opts_t o = {
         .compression = CB_LAYER_UNCOMPRESSED,
         .content_digest = cb_statcache_digest_cb,
         .known_digest = cb_statcache_known_cb,
         .plain_file = cb_statcache_set_plain_cb,
+        .lookup_digest = lookup_only ? cb_statcache_lookup_cb : NULL,
         .content_digest_ctx = b->statcache,
     };
     return cb_layer_writer_new(w, &o, NULL, NULL, err);
@@ -120,7 +124,29 @@ static int ref_key(cb_build_t *b, size_t stage, const char *from, char **out, cb
     return 0;
 }
 
-static int copy_inputs(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, keyer_t *h, cb_error_t **err) {
+/* The key of the layer the COPY would write from what the stat cache knows
+ * (lookup_only) or reads; res gets it, or the counts of what it did not know. */
+static int copy_key(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, bool lookup_only,
+                    cb_layer_result_t *res, cb_error_t **err) {
+    cb_copy_env_t env;
+    cb_copy_env_init(b, stage, &env);
+    env.key_mode = true;
+    env.clamp_mtime = false; /* mtimes are not part of a key */
+    if (key_root(b, &env.dest_root_fd, err) < 0)
+        return -1;
+    cb_layer_writer_t *w = NULL;
+    int rc = key_writer(b, lookup_only, &w, err);
+    if (rc == 0)
+        rc = cb_copy_to_layer(ins, ins->base.kind == CB_INSTR_ADD, &env, w, err);
+    if (rc == 0)
+        rc = cb_layer_writer_finish(w, res, err);
+    cb_layer_writer_free(w);
+    return rc;
+}
+
+/* 1: no key made (mode, see build_state.h). */
+static int copy_inputs(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, cb_step_key_mode_t mode, keyer_t *h,
+                       cb_error_t **err) {
     cb_autofree char *from = NULL;
     if (ref_key(b, stage, ins->from, &from, err) < 0)
         return -1;
@@ -130,22 +156,23 @@ static int copy_inputs(cb_build_t *b, size_t stage, const cb_instr_copy_t *ins, 
         key_add(h, "from", from);
         return 0;
     }
-    cb_copy_env_t env;
-    cb_copy_env_init(b, stage, &env);
-    env.key_mode = true;
-    env.clamp_mtime = false; /* mtimes are not part of a key */
-    if (key_root(b, &env.dest_root_fd, err) < 0)
-        return -1;
-    cb_layer_writer_t *w = NULL;
     cb_layer_result_t res;
-    int rc = key_writer(b, &w, err);
-    if (rc == 0)
-        rc = cb_copy_to_layer(ins, ins->base.kind == CB_INSTR_ADD, &env, w, err);
-    if (rc == 0)
-        rc = cb_layer_writer_finish(w, &res, err);
-    cb_layer_writer_free(w);
-    if (rc < 0)
+    if (copy_key(b, stage, ins, mode != CB_STEP_KEY_READ, &res, err) < 0)
         return -1;
+    const cb_layer_key_counts_t *n = &res.key_counts;
+    if (n->unknown > 0) {
+        cb_debug("cache", "%s: %" PRIu64 " files (%" PRIu64 " bytes) not in the stat cache, %" PRIu64 " bytes in it",
+                 ins->base.node->original, n->unknown, n->unknown_bytes, n->known_bytes);
+        /* Mostly new to the stat cache (a cold build, a fresh clone): the
+         * caller writes the layer first, hashing as it goes, as reading the
+         * files for the key would read them twice. Mostly known (a rebuild
+         * with a few files new or touched): those few are read for the key,
+         * cheaper than a layer that a hit would throw away. */
+        if (mode == CB_STEP_KEY_KNOWN || n->unknown_bytes >= n->known_bytes)
+            return 1;
+        if (copy_key(b, stage, ins, false, &res, err) < 0)
+            return -1;
+    }
     key_add(h, "content", res.diff_id);
     return 0;
 }
@@ -158,7 +185,8 @@ static int context_key(cb_build_t *b, const char *source, char out[CB_DIGEST_STR
     cb_autofree char *abs = cb_xasprintf("/%s", source ? source : "");
     cb_autofree char *clean = cb_path_clean(abs);
     const char *rel = clean[1] ? clean + 1 : ".";
-    int rc = key_writer(b, &w, err);
+    /* The RUN reads these files, not cbuild: read here, they are read once. */
+    int rc = key_writer(b, false, &w, err);
     if (rc == 0)
         rc = cb_layer_add_tree(w, "source", b->context_fd, rel, NULL, err);
     if (rc == 0)
@@ -225,8 +253,8 @@ void cb_step_key_from(cb_build_t *b, size_t stage) {
     cb_sha256_final(sha, st->key);
 }
 
-int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, char key[CB_DIGEST_STR_LEN + 1],
-                cb_strv_t *inputs, cb_error_t **err) {
+int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, cb_step_key_mode_t mode,
+                char key[CB_DIGEST_STR_LEN + 1], cb_strv_t *inputs, cb_error_t **err) {
     cb_stage_state_t *st = &b->stages[stage];
     cb_autosha256 cb_sha256_t *sha = cb_sha256_new();
     keyer_t kk = {.h = sha, .inputs = inputs}, *h = &kk;
@@ -237,11 +265,22 @@ int cb_step_key(cb_build_t *b, size_t stage, const cb_instr_t *ins, char key[CB_
     if (ins->kind == CB_INSTR_RUN)
         rc = run_inputs(b, stage, (const cb_instr_run_t *)ins, h, err);
     else if (ins->kind == CB_INSTR_COPY || ins->kind == CB_INSTR_ADD)
-        rc = copy_inputs(b, stage, (const cb_instr_copy_t *)ins, h, err);
-    if (rc < 0)
-        return -1;
+        rc = copy_inputs(b, stage, (const cb_instr_copy_t *)ins, mode, h, err);
+    if (rc != 0)
+        return rc;
     cb_sha256_final(sha, key);
     return 0;
+}
+
+void cb_step_key_of_layer(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *diff_id,
+                          char key[CB_DIGEST_STR_LEN + 1], cb_strv_t *inputs) {
+    cb_autosha256 cb_sha256_t *sha = cb_sha256_new();
+    keyer_t kk = {.h = sha, .inputs = inputs}, *h = &kk;
+    key_add(h, "parent", b->stages[stage].key);
+    cb_autofree char *text = instr_text(ins);
+    key_add(h, "instruction", text);
+    key_add(h, "layer", diff_id);
+    cb_sha256_final(sha, key);
 }
 
 bool cb_step_cacheable(const cb_instr_t *ins) {

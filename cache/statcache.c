@@ -1,6 +1,7 @@
 #include "cache/statcache.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 
 #define SC_MAGIC "CBSTATC" /* with its NUL: 8 bytes */
 #define SC_VERSION 2
-#define SC_PLAIN 1u /* the file had no xattrs when hashed */
+#define SC_PLAIN 1u    /* the file had no xattrs when hashed */
+#define SC_VOLATILE 2u /* for this run only: racy when handed in (cb_statcache_put), not saved */
 #define READ_CHUNK (128 * 1024)
 #define NS_PER_S 1000000000LL
 
@@ -54,6 +56,7 @@ struct cb_statcache {
     bool dirty;
     cb_sha256_t *hash;
     char *chunk; /* READ_CHUNK bytes, for misses */
+    int64_t wanted_ns; /* the clock at the last cb_statcache_wants */
     cb_statcache_stats_t stats;
 };
 
@@ -229,7 +232,7 @@ static void evict(cb_statcache_t *c, size_t keep) {
     reindex(c);
 }
 
-static void remember(cb_statcache_t *c, const struct stat *st, const uint8_t sha[32]) {
+static void remember(cb_statcache_t *c, const struct stat *st, const uint8_t sha[32], uint32_t flags) {
     uint32_t *slot = find_slot(c, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
     if (*slot == 0) {
         if (c->n >= c->max) {
@@ -255,6 +258,7 @@ static void remember(cb_statcache_t *c, const struct stat *st, const uint8_t sha
         .ctime_ns = (int64_t)st->st_ctim.tv_sec * NS_PER_S + st->st_ctim.tv_nsec,
         .mode = (uint32_t)st->st_mode,
         .last_run = c->run,
+        .flags = flags,
     };
     memcpy(r->sha256, sha, 32);
     c->dirty = true;
@@ -307,7 +311,7 @@ int cb_statcache_digest(cb_statcache_t *c, int fd, const struct stat *st,
     } else {
         uint8_t raw[32];
         cb_digest_to_raw(out, raw);
-        remember(c, st, raw);
+        remember(c, st, raw, 0);
     }
     c->stats.entries = c->n;
     return 0;
@@ -326,14 +330,17 @@ static sc_record_t *matching(cb_statcache_t *c, const struct stat *st) {
     return slot && matches(&recs(c)[slot - 1], st) ? &recs(c)[slot - 1] : NULL;
 }
 
-bool cb_statcache_known(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
-    sc_record_t *r = matching(c, st);
-    if (r == NULL || !(r->flags & SC_PLAIN))
-        return false;
-    r->last_run = c->run;
+/* The answer of the entry r: its digest, r used in this run. */
+static bool answer(cb_statcache_t *c, sc_record_t *r, char out[CB_DIGEST_STR_LEN + 1]) {
+    r->last_run = c->run; /* saved along with the next change, not alone */
     cb_digest_from_raw(r->sha256, out);
     c->stats.hits++;
     return true;
+}
+
+bool cb_statcache_known(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
+    sc_record_t *r = matching(c, st);
+    return r && (r->flags & SC_PLAIN) && answer(c, r, out);
 }
 
 void cb_statcache_set_plain(cb_statcache_t *c, const struct stat *st) {
@@ -344,6 +351,60 @@ void cb_statcache_set_plain(cb_statcache_t *c, const struct stat *st) {
     }
 }
 
+bool cb_statcache_lookup(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
+    sc_record_t *r = matching(c, st);
+    return r && answer(c, r, out);
+}
+
+bool cb_statcache_wants(cb_statcache_t *c, const struct stat *st) {
+    if (!S_ISREG(st->st_mode) || matching(c, st))
+        return false;
+    /* As in cb_statcache_digest: the clock before the first byte is read. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    c->wanted_ns = (int64_t)now.tv_sec * NS_PER_S + now.tv_nsec;
+    return true;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+           a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+           a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+void cb_statcache_put(cb_statcache_t *c, const struct stat *st, const struct stat *after,
+                      const char digest[CB_DIGEST_STR_LEN + 1], bool xattrs) {
+    c->stats.given++;
+    if (!S_ISREG(st->st_mode) || !same_file(st, after) || !cb_digest_valid(digest)) {
+        /* Changed while being read: the digest is of bytes no stat stands for. */
+        c->stats.changed++;
+        return;
+    }
+    uint8_t raw[32];
+    cb_digest_to_raw(digest, raw);
+    bool volatile_entry = racy(st, c->wanted_ns);
+    /* A racy file could still change without its stat changing: its digest
+     * is kept for this run, where it is what the layer holds, but never
+     * saved for a later one. */
+    c->stats.racy += volatile_entry;
+    remember(c, st, raw, (volatile_entry ? SC_VOLATILE : 0) | (xattrs ? 0 : SC_PLAIN));
+    c->stats.entries = c->n;
+}
+
+bool cb_statcache_lookup_cb(void *ctx, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
+    return cb_statcache_lookup(ctx, st, out);
+}
+
+bool cb_statcache_wants_cb(void *ctx, const struct stat *st) {
+    return cb_statcache_wants(ctx, st);
+}
+
+void cb_statcache_put_cb(void *ctx, const struct stat *st, const struct stat *after,
+                         const char digest[CB_DIGEST_STR_LEN + 1], bool xattrs) {
+    cb_statcache_put(ctx, st, after, digest, xattrs);
+}
+
 bool cb_statcache_known_cb(void *ctx, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]) {
     return cb_statcache_known(ctx, st, out);
 }
@@ -352,9 +413,28 @@ void cb_statcache_set_plain_cb(void *ctx, const struct stat *st) {
     cb_statcache_set_plain(ctx, st);
 }
 
+/* Drops the entries kept for this run only. */
+static void drop_volatile(cb_statcache_t *c) {
+    sc_record_t *r = recs(c);
+    size_t w = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (!(r[i].flags & SC_VOLATILE))
+            r[w++] = r[i];
+    if (w == c->n)
+        return;
+    c->n = w;
+    reindex(c);
+}
+
 int cb_statcache_save(cb_statcache_t *c, cb_error_t **err) {
+    const cb_statcache_stats_t *s = &c->stats;
+    cb_debug("cache",
+             "stat cache: %" PRIu64 " digests known, %" PRIu64 " files read (%" PRIu64 " bytes), %" PRIu64
+             " digests handed in (%" PRIu64 " changed while read), %" PRIu64 " racy",
+             s->hits, s->misses, s->bytes_read, s->given, s->changed, s->racy);
     if (!c->dirty)
         return 0;
+    drop_volatile(c);
     sc_header_t *h = (sc_header_t *)(void *)c->buf;
     memset(h, 0, sizeof *h);
     memcpy(h->magic, SC_MAGIC, sizeof h->magic);

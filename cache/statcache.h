@@ -50,7 +50,9 @@ typedef struct cb_statcache_stats {
     uint64_t hits;       /* digests answered from the cache */
     uint64_t misses;     /* files read and hashed */
     uint64_t bytes_read; /* bytes read by those misses */
-    uint64_t racy;       /* misses not remembered (see above) */
+    uint64_t racy;       /* misses not remembered, digests given kept for this run only (see above) */
+    uint64_t given;      /* digests handed in by cb_statcache_put */
+    uint64_t changed;    /* of those, dropped: the file changed while being read */
     uint64_t entries;    /* entries held now */
 } cb_statcache_stats_t;
 
@@ -79,7 +81,32 @@ void cb_statcache_set_plain(cb_statcache_t *c, const struct stat *st);
 bool cb_statcache_known_cb(void *ctx, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]);
 void cb_statcache_set_plain_cb(void *ctx, const struct stat *st);
 
-/* Writes the cache back if anything changed since it was loaded. */
+/* The digest remembered for a file with exactly the stat st, with or
+ * without xattrs, never reading anything: false when there is none. */
+bool cb_statcache_lookup(cb_statcache_t *c, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]);
+
+/* Digests computed by someone who reads the file anyway (the layer writer
+ * writing a COPY's layer), so that a cold COPY reads each file once:
+ * cb_statcache_wants(c, &st) just before the first byte of the file with
+ * fstat st is read (false: its digest is known, none is wanted), then
+ * cb_statcache_put(c, &st, &after, digest, xattrs) with the sha256 of
+ * exactly the bytes read, the file's fstat once they were, and whether it
+ * has xattrs (without: as cb_statcache_set_plain). A file whose stat changed
+ * in between is not remembered; a racy one (above) is remembered for this
+ * run only, where its digest is that of what was read, never saved. One
+ * file at a time: put belongs to the last wants. */
+bool cb_statcache_wants(cb_statcache_t *c, const struct stat *st);
+void cb_statcache_put(cb_statcache_t *c, const struct stat *st, const struct stat *after,
+                      const char digest[CB_DIGEST_STR_LEN + 1], bool xattrs);
+/* The three above as the layer writer's lookup_digest, want_digest and
+ * file_digest (layer/writer.h). */
+bool cb_statcache_lookup_cb(void *ctx, const struct stat *st, char out[CB_DIGEST_STR_LEN + 1]);
+bool cb_statcache_wants_cb(void *ctx, const struct stat *st);
+void cb_statcache_put_cb(void *ctx, const struct stat *st, const struct stat *after,
+                         const char digest[CB_DIGEST_STR_LEN + 1], bool xattrs);
+
+/* Writes the cache back if anything changed since it was loaded; entries
+ * kept for this run only are dropped first. */
 int cb_statcache_save(cb_statcache_t *c, cb_error_t **err);
 
 void cb_statcache_stats(const cb_statcache_t *c, cb_statcache_stats_t *out);

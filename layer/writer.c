@@ -39,6 +39,8 @@ struct cb_layer_writer {
     char *data_buf;     /* DATA_CHUNK bytes, made on the first file read */
     char *gather;       /* GATHER bytes: small tar writes on their way out */
     size_t gather_len;
+    cb_sha256_t *file_hash; /* opts.file_digest: of the file being written */
+    bool hashing;           /* file_hash takes the bytes read */
     bool failed, finished;
     bool drop_overlay_xattrs; /* during an upper walk (upper.c) */
 };
@@ -207,6 +209,10 @@ void cb_layer_writer_drop_overlay_xattrs(cb_layer_writer_t *w, bool on) {
     w->drop_overlay_xattrs = on;
 }
 
+bool cb_layer_writer_key_reads(cb_layer_writer_t *w, bool on) {
+    return w->key ? cb_layer_key_set_reads(w->key, on) : false;
+}
+
 typedef struct xattr_item {
     const char *name;
     const void *value;
@@ -312,6 +318,8 @@ static int write_entry(cb_layer_writer_t *w, struct archive_entry *e, int fd, co
             w->failed = true;
             return cb_error_set(err, 0, "layer: '%s' shrank while being read", name);
         }
+        if (w->hashing)
+            cb_sha256_update(w->file_hash, buf, (size_t)n);
         if (archive_write_data(w->tar, buf, (size_t)n) < 0 || w->cb_err)
             return writer_fail(w, err, "cannot write data of", name);
         left -= n;
@@ -363,6 +371,10 @@ static int add_entry(cb_layer_writer_t *w, int parentfd, const char *base, const
     }
     char known[CB_DIGEST_STR_LEN + 1];
     bool is_known = w->key && cb_layer_key_known(w->key, &st, known);
+    if (w->key && !is_known && cb_layer_key_unknown_file(w->key, &st)) {
+        note_entry(w, name, st.st_mode); /* no key: the walk only counts */
+        return 0;
+    }
     cb_autoclose int fd = -1;
     if ((S_ISREG(st.st_mode) && !is_known) || S_ISDIR(st.st_mode)) {
         /* O_NONBLOCK: a file swapped for a fifo since fstatat must not
@@ -392,6 +404,27 @@ static int add_entry(cb_layer_writer_t *w, int parentfd, const char *base, const
     return 0;
 }
 
+/* A regular file's entry with the sha256 of its bytes on the way, handed to
+ * opts.file_digest with the file's stat before and after: computed here, in
+ * the thread that reads the file for the tar anyway, so a cold COPY reads
+ * each file once instead of once for its cache key and once for its layer. */
+static int write_hashed(cb_layer_writer_t *w, struct archive_entry *e, int fd, const struct stat *st,
+                        bool xattrs, cb_error_t **err) {
+    if (w->file_hash == NULL)
+        w->file_hash = cb_sha256_new();
+    cb_sha256_reset(w->file_hash);
+    w->hashing = true;
+    int r = write_entry(w, e, fd, NULL, err);
+    w->hashing = false;
+    struct stat after;
+    if (r < 0 || fstat(fd, &after) < 0)
+        return r; /* without its stat after, the digest is worth nothing */
+    char digest[CB_DIGEST_STR_LEN + 1];
+    cb_sha256_final(w->file_hash, digest);
+    w->opts.file_digest(w->opts.content_digest_ctx, st, &after, digest, xattrs);
+    return 0;
+}
+
 /* The normal mode's half of add_entry: the entry through libarchive. */
 static int tar_host_entry(cb_layer_writer_t *w, int parentfd, const char *base, int fd,
                           const struct stat *st, const char *name, const cb_layer_attrs_t *attrs,
@@ -407,7 +440,10 @@ static int tar_host_entry(cb_layer_writer_t *w, int parentfd, const char *base, 
         archive_entry_free(spare); /* only the cpio strategies return one */
     }
     struct archive_entry *e = normalise(w, host, name, attrs);
-    int r = write_entry(w, e, fd, NULL, err);
+    int r = S_ISREG(st->st_mode) && archive_entry_hardlink(e) == NULL && w->opts.file_digest &&
+                    w->opts.want_digest(w->opts.content_digest_ctx, st)
+                ? write_hashed(w, e, fd, st, archive_entry_xattr_count(host) > 0, err)
+                : write_entry(w, e, fd, NULL, err);
     archive_entry_free(e);
     archive_entry_free(host);
     return r;
@@ -519,6 +555,7 @@ int cb_layer_writer_finish(cb_layer_writer_t *w, cb_layer_result_t *res, cb_erro
         res->entries = w->entries;
         res->compression = CB_LAYER_UNCOMPRESSED;
         res->media_suffix = cb_layer_media_suffix(CB_LAYER_UNCOMPRESSED);
+        cb_layer_key_counts(w->key, &res->key_counts);
         return 0;
     }
     if (archive_write_close(w->tar) != ARCHIVE_OK || w->cb_err)
@@ -559,6 +596,7 @@ void cb_layer_writer_free(cb_layer_writer_t *w) {
         archive_entry_linkresolver_free(w->links);
     cb_layer_compressor_free(w->comp);
     cb_sha256_free(w->tar_hash);
+    cb_sha256_free(w->file_hash);
     cb_layer_key_free(w->key);
     cb_pathset_free(&w->dirs);
     cb_error_free(w->cb_err);

@@ -58,6 +58,25 @@ typedef bool (*cb_layer_known_digest_fn)(void *ctx, const struct stat *st,
 /* Key mode, optional: after content_digest, the file with this stat was
  * found to have no xattrs. */
 typedef void (*cb_layer_plain_file_fn)(void *ctx, const struct stat *st);
+/* Key mode, optional: the content digest of a regular file from its stat
+ * alone, xattrs or not. Set, the key is made without reading any file: the
+ * regular files it does not know are neither opened nor read but counted
+ * (the result's key_counts), and the key is not made when there are any;
+ * except while cb_layer_writer_key_reads is on. */
+typedef bool (*cb_layer_lookup_digest_fn)(void *ctx, const struct stat *st,
+                                          char out[CB_DIGEST_STR_LEN + 1]);
+
+/* Normal mode, optional, both or neither: the content digest of each
+ * regular host file written whole (not a hardlink entry), from the bytes
+ * that go into the tar, so that whoever keys the files need not read them
+ * again (cache/statcache.h). want_digest is asked with the file's fstat
+ * just before its first byte is read (false: not hashed); file_digest gets
+ * that stat, the file's fstat after its last byte, the sha256 of exactly
+ * the bytes the tar got, and whether the file has xattrs (any, kept or not:
+ * as plain_file means it). */
+typedef bool (*cb_layer_want_digest_fn)(void *ctx, const struct stat *st);
+typedef void (*cb_layer_file_digest_fn)(void *ctx, const struct stat *st, const struct stat *after,
+                                        const char digest[CB_DIGEST_STR_LEN + 1], bool xattrs);
 
 typedef struct cb_layer_writer_opts {
     cb_layer_compression_t compression;
@@ -68,7 +87,11 @@ typedef struct cb_layer_writer_opts {
     cb_layer_content_digest_fn content_digest;
     cb_layer_known_digest_fn known_digest;
     cb_layer_plain_file_fn plain_file;
-    void *content_digest_ctx; /* for the three callbacks */
+    cb_layer_lookup_digest_fn lookup_digest;
+    /* Normal mode (see above). */
+    cb_layer_want_digest_fn want_digest;
+    cb_layer_file_digest_fn file_digest;
+    void *content_digest_ctx; /* for all the callbacks */
 } cb_layer_writer_opts_t;
 
 /* Per-entry overrides (COPY --chown/--chmod). Zero-initialised means "keep
@@ -82,6 +105,13 @@ typedef struct cb_layer_attrs {
     int64_t mtime;
 } cb_layer_attrs_t;
 
+/* Key mode with lookup_digest: regular files by whether their digest was
+ * known (unknown: no key). */
+typedef struct cb_layer_key_counts {
+    uint64_t unknown, unknown_bytes;
+    uint64_t known_bytes; /* of the files keyed by their digest */
+} cb_layer_key_counts_t;
+
 typedef struct cb_layer_result {
     char digest[CB_DIGEST_STR_LEN + 1];  /* sha256 of the bytes sent to the sink */
     char diff_id[CB_DIGEST_STR_LEN + 1]; /* sha256 of the uncompressed tar */
@@ -90,6 +120,7 @@ typedef struct cb_layer_result {
     uint64_t entries;
     cb_layer_compression_t compression;
     const char *media_suffix; /* "", "+gzip", "+zstd" */
+    cb_layer_key_counts_t key_counts; /* key mode */
 } cb_layer_result_t;
 
 /* sink may be NULL only in key mode. */
@@ -123,6 +154,12 @@ int cb_layer_add_file_data(cb_layer_writer_t *w, const char *name, const void *d
  * the opaque marker "dir/.wh..wh..opq" hides all lower content of dir. */
 int cb_layer_add_whiteout(cb_layer_writer_t *w, const char *name, cb_error_t **err);
 int cb_layer_add_opaque(cb_layer_writer_t *w, const char *dir, cb_error_t **err);
+
+/* Key mode with lookup_digest: while on, files lookup_digest does not know
+ * are read (content_digest) instead of ending the key, for files the caller
+ * made itself, which no cache can know (ADD's downloads and unpacked
+ * archives). Returns the previous setting; a no-op in normal mode. */
+bool cb_layer_writer_key_reads(cb_layer_writer_t *w, bool on);
 
 int cb_layer_writer_finish(cb_layer_writer_t *w, cb_layer_result_t *res, cb_error_t **err);
 void cb_layer_writer_free(cb_layer_writer_t *w);

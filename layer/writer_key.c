@@ -28,6 +28,8 @@ struct cb_layer_key {
     cb_buf_t rec; /* the entry being encoded, hashed in one update */
     link_slot_t *links;
     size_t nlinks, cap; /* cap: 0 or a power of two */
+    bool reads; /* with lookup_digest: unknown files are read all the same */
+    cb_layer_key_counts_t counts;
 };
 
 cb_layer_key_t *cb_layer_key_new(const cb_layer_writer_opts_t *opts) {
@@ -189,13 +191,49 @@ bool cb_layer_key_known(cb_layer_key_t *k, const struct stat *st, char out[CB_DI
            k->opts.known_digest(k->opts.content_digest_ctx, st, out);
 }
 
-/* A regular file's content digest: known, or the callback's answer. */
+bool cb_layer_key_set_reads(cb_layer_key_t *k, bool on) {
+    bool was = k->reads;
+    k->reads = on;
+    return was;
+}
+
+void cb_layer_key_counts(const cb_layer_key_t *k, cb_layer_key_counts_t *out) {
+    *out = k->counts;
+}
+
+static bool lookup_mode(const cb_layer_key_t *k) {
+    return k->opts.lookup_digest && !k->reads;
+}
+
+static void count_unknown(cb_layer_key_t *k, const struct stat *st) {
+    k->counts.unknown++;
+    k->counts.unknown_bytes += (uint64_t)st->st_size;
+}
+
+bool cb_layer_key_unknown_file(cb_layer_key_t *k, const struct stat *st) {
+    char digest[CB_DIGEST_STR_LEN + 1];
+    if (!S_ISREG(st->st_mode) || !lookup_mode(k) || k->opts.lookup_digest(k->opts.content_digest_ctx, st, digest))
+        return false;
+    count_unknown(k, st);
+    return true;
+}
+
+/* A regular file's content digest: known, or the callback's answer; 1 when
+ * lookup_digest does not know it and it may not be read. */
 static int content_digest(cb_layer_key_t *k, int fd, const struct stat *st, const char *known,
                           const char *name, char out[CB_DIGEST_STR_LEN + 1], cb_error_t **err) {
     if (known) {
         /* A digest the hook computed itself (cache/statcache.c). */
         memcpy(out, known, CB_DIGEST_STR_LEN + 1);
         return 0;
+    }
+    if (lookup_mode(k)) {
+        /* Asked again with the fstat of the descriptor: the path may have
+         * changed since the walk's stat. */
+        if (k->opts.lookup_digest(k->opts.content_digest_ctx, st, out))
+            return 0;
+        count_unknown(k, st);
+        return 1;
     }
     out[0] = '\0';
     if (k->opts.content_digest(k->opts.content_digest_ctx, fd, st, out, err) < 0) {
@@ -237,9 +275,11 @@ int cb_layer_key_host(cb_layer_key_t *k, int parentfd, const char *base, int fd,
     put_head(k, name, type_char(st->st_mode), st->st_mode, st->st_uid, st->st_gid, attrs);
     if (S_ISREG(st->st_mode)) {
         char digest[CB_DIGEST_STR_LEN + 1];
-        if (content_digest(k, fd, st, known, name, digest, err) < 0)
-            return -1;
+        int r = content_digest(k, fd, st, known, name, digest, err);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
         put_str(&k->rec, digest);
+        k->counts.known_bytes += (uint64_t)st->st_size;
     } else if (S_ISLNK(st->st_mode)) {
         cb_autofree char *target = NULL;
         if (cb_layer_read_symlink(parentfd, base, st, name, &target, err) < 0)
@@ -253,7 +293,7 @@ int cb_layer_key_host(cb_layer_key_t *k, int parentfd, const char *base, int fd,
     if (put_xattrs(k, fd, name, drop_overlay, &any, err) < 0)
         return -1;
     flush(k);
-    if (S_ISREG(st->st_mode) && !known && !any && k->opts.plain_file)
+    if (S_ISREG(st->st_mode) && fd >= 0 && !any && k->opts.plain_file)
         k->opts.plain_file(k->opts.content_digest_ctx, st);
     return 0;
 }

@@ -33,7 +33,8 @@ bool cb_layer_key_known(cb_layer_key_t *k, const struct stat *st, char out[CB_DI
 /* One host entry named name (canonical), parentfd/base on the host. fd is
  * the open descriptor st came from (regular files and directories) or -1
  * (other types, and a regular file known is the digest cb_layer_key_known
- * gave). drop_overlay: the writer is walking an overlay upper dir. */
+ * gave). drop_overlay: the writer is walking an overlay upper dir. A
+ * regular file lookup_digest does not know adds nothing but its count. */
 int cb_layer_key_host(cb_layer_key_t *k, int parentfd, const char *base, int fd,
                       const struct stat *st, const char *known, const char *name,
                       const cb_layer_attrs_t *attrs, bool drop_overlay, cb_error_t **err);
@@ -43,6 +44,16 @@ int cb_layer_key_host(cb_layer_key_t *k, int parentfd, const char *base, int fd,
  * attrs say otherwise and owner 0:0. */
 void cb_layer_key_synthetic(cb_layer_key_t *k, const char *name, mode_t type, mode_t perm,
                             const void *data, size_t n, const cb_layer_attrs_t *attrs);
+
+/* With the options' lookup_digest: whether files it does not know are
+ * read (content_digest) rather than counted as unknown; returns the
+ * previous setting. */
+bool cb_layer_key_set_reads(cb_layer_key_t *k, bool on);
+/* Before a regular file is opened, with lookup_digest (reads off): true
+ * when lookup_digest does not know it by st, the walk's stat; it is then
+ * counted as unknown and need not be opened or added. */
+bool cb_layer_key_unknown_file(cb_layer_key_t *k, const struct stat *st);
+void cb_layer_key_counts(const cb_layer_key_t *k, cb_layer_key_counts_t *out);
 
 /* The key ("sha256:<hex>"). */
 void cb_layer_key_finish(cb_layer_key_t *k, char out[CB_DIGEST_STR_LEN + 1]);

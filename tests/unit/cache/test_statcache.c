@@ -488,6 +488,197 @@ static void test_layer_key_mode(void **state) {
         assert_string_equal(keys[0], keys[run]);
 }
 
+/* Digests handed in by whoever read the file (the layer writer): kept by
+ * the stat before the read, dropped when the stat changed by the end of it,
+ * kept for this run only when racy, plain when the file has no xattrs. */
+static void test_handed_in_digests(void **state) {
+    fixture_t *f = *state;
+    cb_autofree char *p = put_file(f, "f", "handed", 6);
+    let_ctime_settle();
+    char want[CB_DIGEST_STR_LEN + 1], d[CB_DIGEST_STR_LEN + 1];
+    cb_sha256_digest("handed", 6, want);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    cb_autoerr cb_error_t *err = NULL;
+    cb_statcache_t *c = NULL;
+    assert_int_equal(cb_statcache_open(f->cache, &c, &err), 0);
+    assert_false(cb_statcache_lookup(c, &st, d));
+
+    /* The stat changed while it was read: nothing kept. */
+    assert_true(cb_statcache_wants(c, &st));
+    struct stat later = st;
+    later.st_mtim.tv_nsec = (later.st_mtim.tv_nsec + 1) % 1000000000;
+    cb_statcache_put(c, &st, &later, want, false);
+    assert_false(cb_statcache_lookup(c, &st, d));
+    assert_int_equal(stats_of(c).changed, 1);
+    assert_int_equal(stats_of(c).entries, 0);
+
+    /* Unchanged: kept, plain (no xattrs) so known from the stat alone. */
+    assert_true(cb_statcache_wants(c, &st));
+    cb_statcache_put(c, &st, &st, want, false);
+    assert_false(cb_statcache_wants(c, &st));
+    assert_true(cb_statcache_lookup(c, &st, d));
+    assert_string_equal(d, want);
+    memset(d, 0, sizeof d);
+    assert_true(cb_statcache_known(c, &st, d));
+    assert_string_equal(d, want);
+    assert_int_equal(stats_of(c).given, 2);
+
+    /* Racy (its ctime is now): used in this run, never saved. */
+    struct stat racy_st = st;
+    racy_st.st_ino = st.st_ino + 1000003;
+    clock_gettime(CLOCK_REALTIME, &racy_st.st_ctim);
+    assert_true(cb_statcache_wants(c, &racy_st));
+    cb_statcache_put(c, &racy_st, &racy_st, want, true);
+    assert_int_equal(stats_of(c).racy, 1);
+    assert_true(cb_statcache_lookup(c, &racy_st, d));
+    assert_false(cb_statcache_known(c, &racy_st, d)); /* xattrs: not plain */
+    assert_int_equal(stats_of(c).entries, 2);
+    assert_int_equal(cb_statcache_save(c, &err), 0);
+    assert_int_equal(stats_of(c).entries, 1);
+    cb_statcache_free(c);
+
+    assert_int_equal(cb_statcache_open(f->cache, &c, &err), 0);
+    assert_true(cb_statcache_known(c, &st, d));
+    assert_string_equal(d, want);
+    assert_false(cb_statcache_lookup(c, &racy_st, d));
+    assert_int_equal(stats_of(c).entries, 1);
+    cb_statcache_free(c);
+}
+
+typedef struct {
+    uint64_t bytes;
+} count_sink_t;
+
+static int count_sink(void *ctx, const void *buf, size_t n, cb_error_t **err) {
+    (void)buf;
+    (void)err;
+    ((count_sink_t *)ctx)->bytes += n;
+    return 0;
+}
+
+/* A layer written with a key mode writer (lookup_only: the stat cache's
+ * digests only) or a tar writer (hash: handing digests to the cache). */
+static void key_pass(cb_statcache_t *c, const char *ctx, bool lookup_only, cb_layer_result_t *res) {
+    cb_autoerr cb_error_t *err = NULL;
+    cb_layer_writer_opts_t opts = {.content_digest = cb_statcache_digest_cb,
+                                   .known_digest = cb_statcache_known_cb,
+                                   .plain_file = cb_statcache_set_plain_cb,
+                                   .lookup_digest = lookup_only ? cb_statcache_lookup_cb : NULL,
+                                   .content_digest_ctx = c};
+    cb_autolayerwriter cb_layer_writer_t *w = NULL;
+    assert_int_equal(cb_layer_writer_new(&w, &opts, NULL, NULL, &err), 0);
+    assert_int_equal(cb_layer_add_tree(w, "app", AT_FDCWD, ctx, NULL, &err), 0);
+    assert_int_equal(cb_layer_writer_finish(w, res, &err), 0);
+}
+
+static void tar_pass(cb_statcache_t *c, const char *ctx, bool hash, cb_layer_result_t *res) {
+    cb_autoerr cb_error_t *err = NULL;
+    cb_layer_writer_opts_t opts = {.compression = CB_LAYER_UNCOMPRESSED};
+    if (hash) {
+        opts.want_digest = cb_statcache_wants_cb;
+        opts.file_digest = cb_statcache_put_cb;
+        opts.content_digest_ctx = c;
+    }
+    count_sink_t sink = {0};
+    cb_autolayerwriter cb_layer_writer_t *w = NULL;
+    assert_int_equal(cb_layer_writer_new(&w, &opts, count_sink, &sink, &err), 0);
+    assert_int_equal(cb_layer_add_tree(w, "app", AT_FDCWD, ctx, NULL, &err), 0);
+    assert_int_equal(cb_layer_writer_finish(w, res, &err), 0);
+    assert_int_equal(sink.bytes, res->size);
+}
+
+/* A cold COPY's passes (builder/stage_exec.c, run_cold_copy): the key from
+ * the stat cache alone counts what it does not know and reads nothing; the
+ * layer, written with the digests handed in, is the same tar; then the key
+ * is made without a byte read, and is the key of the reading pass. */
+static void test_layer_hands_digests(void **state) {
+    fixture_t *f = *state;
+    cb_autofree char *ctx = cb_xasprintf("%s/ctx", f->dir);
+    assert_int_equal(mkdir(ctx, 0755), 0);
+    size_t bytes = 0;
+    for (int i = 0; i < 20; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "ctx/f%02d", i);
+        free(put_file(f, name, name, strlen(name)));
+        bytes += strlen(name);
+    }
+    cb_autofree char *big = cb_xmalloc(700 * 1024); /* several writer reads */
+    for (size_t i = 0; i < 700 * 1024; i++)
+        big[i] = (char)(i * 131 + i / 7);
+    free(put_file(f, "ctx/big", big, 700 * 1024));
+    bytes += 700 * 1024;
+    cb_autofree char *h1 = cb_xasprintf("%s/f00", ctx);
+    cb_autofree char *h2 = cb_xasprintf("%s/zz-link", ctx);
+    assert_int_equal(link(h1, h2), 0); /* a second name: a hardlink entry */
+    cb_autofree char *xf = put_file(f, "ctx/x", "x", 1);
+    bool has_xattr = setxattr(xf, "user.cbuild-test", "1", 1, 0) == 0;
+    bytes += 1;
+    let_ctime_settle();
+
+    /* The key as before: every file read through the cache. */
+    char want[CB_DIGEST_STR_LEN + 1];
+    cb_autofree char *other = cb_xasprintf("%s/other-statcache", f->dir);
+    cb_autoerr cb_error_t *err = NULL;
+    cb_statcache_t *c = NULL;
+    assert_int_equal(cb_statcache_open(other, &c, &err), 0);
+    cb_layer_result_t res;
+    key_pass(c, ctx, false, &res);
+    memcpy(want, res.diff_id, sizeof want);
+    assert_int_equal(stats_of(c).bytes_read, bytes);
+    cb_statcache_free(c);
+
+    assert_int_equal(cb_statcache_open(f->cache, &c, &err), 0);
+    key_pass(c, ctx, true, &res);
+    /* Every name counts, zz-link too: the walk does not open what it does
+     * not know, so it cannot tell a hardlink. */
+    assert_int_equal(res.key_counts.unknown, 23);
+    assert_int_equal(res.key_counts.unknown_bytes, bytes + strlen("ctx/f00"));
+    assert_int_equal(res.key_counts.known_bytes, 0);
+    assert_int_equal(stats_of(c).bytes_read, 0);
+
+    cb_layer_result_t plain, hashed;
+    tar_pass(NULL, ctx, false, &plain);
+    tar_pass(c, ctx, true, &hashed);
+    assert_string_equal(plain.diff_id, hashed.diff_id);
+    cb_statcache_stats_t s = stats_of(c);
+    assert_int_equal(s.given, 22); /* zz-link is a hardlink entry: no data */
+    assert_int_equal(s.changed, 0);
+    assert_int_equal(s.racy, 0);
+    assert_int_equal(s.entries, 22);
+
+    key_pass(c, ctx, true, &res);
+    assert_int_equal(res.key_counts.unknown, 0);
+    assert_int_equal(res.key_counts.known_bytes, bytes);
+    assert_string_equal(res.diff_id, want);
+    assert_int_equal(stats_of(c).bytes_read, 0);
+    /* Handed in without xattrs: known from the stat alone; x only without. */
+    struct stat st;
+    char d[CB_DIGEST_STR_LEN + 1];
+    assert_int_equal(stat(xf, &st), 0);
+    assert_true(cb_statcache_known(c, &st, d) == !has_xattr);
+    assert_int_equal(stat(h1, &st), 0);
+    assert_true(cb_statcache_known(c, &st, d));
+
+    /* While reads are on (ADD's unpacked files), unknown files are read. */
+    cb_statcache_free(c);
+    assert_int_equal(cb_statcache_open(other, &c, &err), 0);
+    cb_layer_writer_opts_t opts = {.content_digest = cb_statcache_digest_cb,
+                                   .lookup_digest = cb_statcache_lookup_cb,
+                                   .content_digest_ctx = c};
+    cb_autolayerwriter cb_layer_writer_t *w = NULL;
+    assert_int_equal(cb_layer_writer_new(&w, &opts, NULL, NULL, &err), 0);
+    cb_autofree char *other_file = put_file(f, "new", "new", 3);
+    assert_false(cb_layer_writer_key_reads(w, true));
+    assert_int_equal(cb_layer_add_path(w, "new", AT_FDCWD, other_file, NULL, &err), 0);
+    assert_true(cb_layer_writer_key_reads(w, false));
+    assert_int_equal(cb_layer_add_path(w, "new2", AT_FDCWD, other_file, NULL, &err), 0);
+    assert_int_equal(cb_layer_writer_finish(w, &res, &err), 0);
+    /* The first read it (racy or not, it is known for this run after). */
+    assert_int_equal(stats_of(c).bytes_read, 3);
+    cb_statcache_free(c);
+}
+
 static double ms_since(const struct timespec *t0) {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -578,6 +769,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_concurrent_saves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layer_key_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handed_in_digests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layer_hands_digests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_speed_10000, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
