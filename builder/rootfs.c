@@ -148,7 +148,7 @@ static int layers_tree(cb_build_t *b, const char *name, const cb_image_layer_t *
         if (kept_tree(b, layers, nkept, &kept, err) < 0 || cb_tree_clone_linked(kept, *fd, err) < 0)
             return -1;
     }
-    return cb_apply_layers(b, *fd, layers + nkept, n - nkept, err);
+    return n > nkept ? cb_apply_layers(b, *fd, layers + nkept, n - nkept, err) : 0;
 }
 
 int cb_stage_rootfs(cb_build_t *b, size_t stage, int *fd, cb_error_t **err) {
