@@ -47,6 +47,17 @@ static void assert_files(fixture_t *f, const char *sub, int n) {
     assert_int_equal(tu_file_count(dir), n);
 }
 
+/* The store's blob digest holds exactly the n bytes at want. */
+static void assert_blob_holds(fixture_t *f, const char *digest, const char *want, size_t n) {
+    cb_autoerr cb_error_t *err = NULL;
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(cb_blob_read_all(f->store, digest, (int64_t)n, n, &data, &len, &err), 0);
+    assert_int_equal(len, n);
+    assert_memory_equal(data, want, n);
+    free(data);
+}
+
 static void test_layout_created(void **state) {
     fixture_t *f = *state;
     char *p = cb_xasprintf("%s/store/oci-layout", f->dir);
@@ -176,12 +187,7 @@ static void test_hashed_by_caller(void **state) {
     assert_int_equal(cb_blob_commit(w, want, (int64_t)n, digest, &size, &err), 0);
     assert_string_equal(digest, want);
     assert_int_equal(size, (int64_t)n);
-    char *data = NULL;
-    size_t len = 0;
-    assert_int_equal(cb_blob_read_all(f->store, digest, (int64_t)n, n, &data, &len, &err), 0);
-    assert_int_equal(len, n);
-    assert_memory_equal(data, big, n);
-    free(data);
+    assert_blob_holds(f, digest, big, n);
     free(big);
 
     assert_int_equal(cb_blob_begin_hashed(f->store, &w, &err), 0);
@@ -226,12 +232,7 @@ static void test_large_written_behind(void **state) {
     char digest[CB_DIGEST_STR_LEN + 1];
     assert_int_equal(cb_blob_commit(w, NULL, (int64_t)n, digest, NULL, &err), 0);
     assert_string_equal(digest, want);
-    char *data = NULL;
-    size_t len = 0;
-    assert_int_equal(cb_blob_read_all(f->store, digest, (int64_t)n, n, &data, &len, &err), 0);
-    assert_int_equal(len, n);
-    assert_memory_equal(data, big, n);
-    free(data);
+    assert_blob_holds(f, digest, big, n);
 
     assert_int_equal(cb_blob_begin(f->store, &w, &err), 0);
     for (size_t off = 0; off < (20u << 20); off += piece)
