@@ -154,21 +154,20 @@ static bool store_holds_same(const cb_blob_writer_t *w) {
     if (w->size > CB_BLOB_HOLDS_MAX || w->on_file != w->size)
         return false;
     cb_autofree char *final = cb_xasprintf("%s/%s", w->blobs_dir, w->digest + 7);
-    cb_autofree char *have = NULL, *mine = cb_xmalloc((size_t)w->size + 1);
-    size_t have_len = 0;
-    cb_autoerr cb_error_t *err = NULL;
-    if (cb_read_file(final, CB_BLOB_HOLDS_MAX, &have, &have_len, &err) < 0 || have_len != (size_t)w->size)
-        return false;
-    size_t got = 0;
-    while (got < have_len) {
-        ssize_t n = pread(w->fd, mine + got, have_len - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
+    struct stat st;
+    if (stat(final, &st) < 0 || st.st_size != w->size)
+        return false; /* a new blob (the usual case): nothing read */
+    size_t n = (size_t)w->size, got = 0;
+    cb_autofree char *mine = cb_xmalloc(n + 1);
+    while (got < n) {
+        ssize_t k = pread(w->fd, mine + got, n - got, (off_t)got);
+        if (k < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (k <= 0)
             return false;
-        got += (size_t)n;
+        got += (size_t)k;
     }
-    return memcmp(have, mine, have_len) == 0;
+    return cb_file_holds(final, mine, n);
 }
 
 /* keep_same: a blob the store holds already is not fsync'd (commit then
@@ -276,11 +275,7 @@ bool cb_blob_holds(const cb_store_t *store, const char *digest, const void *data
     if (len > CB_BLOB_HOLDS_MAX)
         return false;
     cb_autofree char *path = cb_store_blob_path(store, digest);
-    cb_autofree char *have = NULL;
-    size_t have_len = 0;
-    cb_autoerr cb_error_t *err = NULL;
-    return cb_read_file(path, len, &have, &have_len, &err) == 0 && have_len == len &&
-           memcmp(have, data, len) == 0;
+    return cb_file_holds(path, data, len);
 }
 
 int cb_blob_put(const cb_store_t *store, const void *data, size_t len,

@@ -3,11 +3,13 @@
  * Writing: begin, write (any number of times; the bytes are hashed as they
  * go), then commit or abort. Past 8 MiB, writes are copied to a small ring
  * and written, hashed and flushed by the writer's own thread; a failure
- * there is the error of a later write or of the seal. commit fsyncs the temp file, checks the digest
- * (and size) when the caller knows what to expect, renames the file to
- * blobs/sha256/<hex> and fsyncs the directory. A blob therefore never exists
- * half-written under its final name, and a mismatch leaves nothing behind.
- * commit and abort free the writer.
+ * there is the error of a later write or of the seal. commit fsyncs the
+ * temp file, checks the digest (and size) when the caller knows what to
+ * expect and renames the file to blobs/sha256/<hex> (the directory is
+ * fsync'd before the next index.json write); a small blob whose file already
+ * holds the same bytes is kept and the temp dropped unflushed. A blob
+ * therefore never exists half-written under its final name, and a mismatch
+ * leaves nothing behind. commit and abort free the writer.
  *
  *   cb_blob_writer_t *w;
  *   cb_blob_begin(store, &w, err);

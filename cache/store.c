@@ -89,25 +89,11 @@ int cb_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 /* Whether path already holds exactly data with mode; then its mtime is made
  * now, as a replace would have. Only small files are compared. */
 static bool holds_already(const char *path, const void *data, size_t len, unsigned mode) {
-    enum { COMPARE_MAX = 64 * 1024 };
-    if (len > COMPARE_MAX)
-        return false;
-    cb_autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len ||
+    if (len > 64 * 1024 || lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len ||
         (st.st_mode & 07777) != (mode & 07777))
         return false;
-    char have[COMPARE_MAX + 1];
-    size_t got = 0;
-    while (got <= len) {
-        ssize_t n = read(fd, have + got, len + 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    return got == len && memcmp(have, data, len) == 0 && futimens(fd, NULL) == 0;
+    return cb_file_holds(path, data, len) && utimensat(AT_FDCWD, path, NULL, 0) == 0;
 }
 
 int cb_write_file_replace(const char *path, const void *data, size_t len, unsigned mode,
@@ -118,6 +104,14 @@ int cb_write_file_replace(const char *path, const void *data, size_t len, unsign
     if (holds_already(path, data, len, mode))
         return 0;
     return write_replace(path, data, len, mode, false, err);
+}
+
+bool cb_file_holds(const char *path, const void *data, size_t len) {
+    cb_autofree char *have = NULL;
+    size_t have_len = 0;
+    cb_autoerr cb_error_t *err = NULL;
+    return cb_read_file(path, len, &have, &have_len, &err) == 0 && have_len == len &&
+           memcmp(have, data, len) == 0;
 }
 
 int cb_read_file(const char *path, size_t max, char **data, size_t *len, cb_error_t **err) {

@@ -13,6 +13,8 @@
 #ifndef CB_CACHE_STORE_H
 #define CB_CACHE_STORE_H
 
+#include <stdbool.h>
+
 #include "common/error.h"
 
 typedef struct cb_store {
@@ -50,5 +52,8 @@ int cb_write_file_replace(const char *path, const void *data, size_t len, unsign
 int cb_fsync_dir(const char *dir, cb_error_t **err);
 /* Reads a whole (small) file; refuses files over `max` bytes. */
 int cb_read_file(const char *path, size_t max, char **data, size_t *len, cb_error_t **err);
+/* Whether path is a regular file holding exactly the len bytes at data
+ * (read whole: for small files). */
+bool cb_file_holds(const char *path, const void *data, size_t len);
 
 #endif
