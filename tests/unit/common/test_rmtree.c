@@ -65,24 +65,25 @@ static void remove_ok(const char *path) {
     assert_false(exists(path));
 }
 
-static void test_small_tree(void **state) {
-    (void)state;
+/* A fresh tree of that shape, removed, then its temp dir. */
+static void remove_new_tree(int dirs, int files, int depth) {
     cb_autofree char *d = tmp_dir();
     cb_autofree char *t = cb_xasprintf("%s/t", d);
-    make_tree(t, 3, 5, 3);
+    make_tree(t, dirs, files, depth);
     remove_ok(t);
     remove_ok(d);
+}
+
+static void test_small_tree(void **state) {
+    (void)state;
+    remove_new_tree(3, 5, 3);
 }
 
 /* More files than one batch: threads, several flushes, directories removed
  * between flushes while deeper ones are still being walked. */
 static void test_large_tree(void **state) {
     (void)state;
-    cb_autofree char *d = tmp_dir();
-    cb_autofree char *t = cb_xasprintf("%s/t", d);
-    make_tree(t, 12, 300, 3);
-    remove_ok(t);
-    remove_ok(d);
+    remove_new_tree(12, 300, 3);
 }
 
 static void test_readonly_dirs_and_links(void **state) {
