@@ -238,7 +238,7 @@ int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest, 
  * $$ is $, other well-formed names expand to nothing, and a malformed
  * reference leaves the $ as text. */
 static void expand_template(cb_buf_t *out, const char *tmpl, const char *match, size_t match_len) {
-    const char *p = tmpl;
+    const char *p = tmpl, *end = tmpl + strlen(tmpl); /* once: it is expanded at every match */
     for (;;) {
         const char *dollar = strchr(p, '$');
         if (!dollar) {
@@ -259,7 +259,7 @@ static void expand_template(cb_buf_t *out, const char *tmpl, const char *match, 
         const char *name = q;
         while (*q) {
             int32_t cp;
-            size_t w = cb_rune_decode(q, strlen(q), &cp);
+            size_t w = cb_rune_decode(q, (size_t)(end - q), &cp);
             if (!cb_rune_is_name(cp))
                 break;
             q += w;
