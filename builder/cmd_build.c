@@ -223,7 +223,6 @@ static int parse_args(int argc, char **argv, cb_build_opts_t *o, cb_progress_mod
             break;
         case OPT_PLATFORM:
             free(o->platform);
-    cb_registry_cli_clear(&o->registry);
             o->platform = cb_xstrdup(optarg);
             break;
         case OPT_ROOT:
@@ -369,6 +368,7 @@ void cb_build_opts_free(cb_build_opts_t *o) {
     cb_strv_free(&o->labels);
     free(o->target);
     free(o->platform);
+    cb_registry_cli_clear(&o->registry);
     free(o->root);
     free(o->iidfile);
     free(o->digestfile);

@@ -141,6 +141,10 @@ printf 'FROM --platform=linux/arm64 %s/multi:1\nRUN true\n' "$R" >"$T/ctx/C3"
 printf 'FROM %s/multi:1\n' "$R" >"$T/ctx/C4"
 cb_ok "FROM the index (amd64)" build -q -f "$T/ctx/C4" -t fromidx:1 "$T/ctx"
 eq "FROM picked amd64" "$(skopeo inspect --config --raw "oci:$CBUILD_ROOT/store:fromidx:1" | jq -r .architecture)" amd64
+# Registry options given before --platform still count (--platform once freed them).
+printf 'FROM multi:1\n' >"$T/ctx/C7"
+cb_ok "--default-registry before --platform" build -q --default-registry "$R" --platform linux/arm64 -f "$T/ctx/C7" -t plat:1 "$T/ctx"
+eq "FROM through the default registry picked arm64" "$(skopeo inspect --config --raw "oci:$CBUILD_ROOT/store:plat:1" | jq -r .architecture)" arm64
 
 # --- Docker schema2 media types, zstd and uncompressed layers ------------------------
 check "skopeo copy as Docker v2s2" skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$T/bb:latest" "docker://$R/v2s2:1"
