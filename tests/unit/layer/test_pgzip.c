@@ -561,6 +561,12 @@ static void compress_with(cb_layer_compression_t method, const char *jobs, const
     char d[CB_DIGEST_STR_LEN + 1];
     cb_sha256_digest(out->data, out->len, d);
     assert_string_equal(digest, d);
+    /* The input's digest (a layer's diff_id), past 1 MiB of zstd taken in
+     * its feeder thread: of every byte, in order, however cut. */
+    char din[CB_DIGEST_STR_LEN + 1];
+    cb_layer_compressor_input_digest(c, din);
+    cb_sha256_digest(in->data, in->len, d);
+    assert_string_equal(din, d);
     cb_layer_compressor_free(c);
     unsetenv("CBUILD_JOBS");
 }
