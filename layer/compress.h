@@ -33,6 +33,10 @@ int cb_layer_compressor_write(cb_layer_compressor_t *c, const void *buf, size_t 
 int cb_layer_compressor_finish(cb_layer_compressor_t *c, cb_error_t **err);
 uint64_t cb_layer_compressor_size(const cb_layer_compressor_t *c);
 void cb_layer_compressor_digest(cb_layer_compressor_t *c, char out[CB_DIGEST_STR_LEN + 1]);
+/* After finish: the sha256 of every byte written (a layer's diff_id),
+ * computed where the input is consumed: for zstd past the first MiB in the
+ * feeder thread, not the caller's. */
+void cb_layer_compressor_input_digest(cb_layer_compressor_t *c, char out[CB_DIGEST_STR_LEN + 1]);
 void cb_layer_compressor_free(cb_layer_compressor_t *c);
 
 #endif

@@ -92,29 +92,52 @@ static pgz_slot_t *slot_of(cb_pgzip_t *z, uint64_t seq) {
     return &z->slots[seq % z->nslots];
 }
 
+/* Decided without the rest of the segment: once the counts so far already
+ * put the statistic over the bound, more bytes cannot bring it back (see
+ * cb_pgzip_incompressible). */
+#define EARLY_STEP 4096
+
 bool cb_pgzip_incompressible(const unsigned char *p, size_t n) {
     if (n < MIN_STORED_SEGMENT)
         return false;
+    /* chi2 = sum (c - n/256)^2 / (n/256) = sum (256c - n)^2 / (256 n), in
+     * integers so every machine decides alike; below 384 (1.5 x 255). */
+    const uint64_t bound = 384u * 256u * (uint64_t)n;
     /* Four tables so consecutive equal bytes do not serialise on one
      * counter. */
     uint32_t h[4][256] = {{0}};
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        h[0][p[i]]++;
-        h[1][p[i + 1]]++;
-        h[2][p[i + 2]]++;
-        h[3][p[i + 3]]++;
+    while (i < n) {
+        size_t stop = n - i > EARLY_STEP ? i + EARLY_STEP : n;
+        for (; i + 4 <= stop; i += 4) {
+            h[0][p[i]]++;
+            h[1][p[i + 1]]++;
+            h[2][p[i + 2]]++;
+            h[3][p[i + 3]]++;
+        }
+        for (; i < stop; i++)
+            h[0][p[i]]++;
+        if (i == n)
+            break;
+        /* Counts only grow: a byte already counted more than n/256 times
+         * adds at least (256c - n)^2 of the final sum. Most compressible
+         * segments (text, code) are decided within the first 4-8 KiB; the
+         * stored ones need every byte, as before. */
+        uint64_t low = 0;
+        for (int k = 0; k < 256; k++) {
+            int64_t d = 256 * (int64_t)(h[0][k] + h[1][k] + h[2][k] + h[3][k]) - (int64_t)n;
+            if (d > 0)
+                low += (uint64_t)(d * d);
+        }
+        if (low >= bound)
+            return false;
     }
-    for (; i < n; i++)
-        h[0][p[i]]++;
-    /* chi2 = sum (c - n/256)^2 / (n/256) = sum (256c - n)^2 / (256 n), in
-     * integers so every machine decides alike; below 384 (1.5 x 255). */
     uint64_t sum = 0;
     for (int k = 0; k < 256; k++) {
         int64_t d = 256 * (int64_t)(h[0][k] + h[1][k] + h[2][k] + h[3][k]) - (int64_t)n;
         sum += (uint64_t)(d * d);
     }
-    return sum < 384u * 256u * (uint64_t)n;
+    return sum < bound;
 }
 
 static void put_le32(unsigned char *p, uint32_t v) {
@@ -163,17 +186,22 @@ static void compress_block(pgz_worker_t *w, int level, pgz_slot_t *b) {
         b->failed = !put_member(w->deflate, level, p, 0, b);
         return;
     }
-    size_t pos = 0;
-    while (pos < b->len) {
-        size_t k = b->len - pos < CB_PGZIP_SEGMENT ? b->len - pos : CB_PGZIP_SEGMENT;
-        bool stored = cb_pgzip_incompressible(p + pos, k);
-        size_t end = pos + k;
-        while (end < b->len) {
-            size_t k2 = b->len - end < CB_PGZIP_SEGMENT ? b->len - end : CB_PGZIP_SEGMENT;
-            if (cb_pgzip_incompressible(p + end, k2) != stored)
-                break;
-            end += k2;
-        }
+    /* Each segment classed once (a run's end was classed twice before). */
+    enum { SEGS = CB_PGZIP_BLOCK / CB_PGZIP_SEGMENT };
+    bool cls[SEGS];
+    size_t nseg = (b->len + CB_PGZIP_SEGMENT - 1) / CB_PGZIP_SEGMENT;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t off = i * CB_PGZIP_SEGMENT;
+        size_t k = b->len - off < CB_PGZIP_SEGMENT ? b->len - off : CB_PGZIP_SEGMENT;
+        cls[i] = cb_pgzip_incompressible(p + off, k);
+    }
+    for (size_t i = 0; i < nseg;) {
+        size_t j = i + 1;
+        while (j < nseg && cls[j] == cls[i])
+            j++;
+        bool stored = cls[i];
+        size_t pos = i * CB_PGZIP_SEGMENT;
+        size_t end = j * CB_PGZIP_SEGMENT < b->len ? j * CB_PGZIP_SEGMENT : b->len;
         if (stored && w->store == NULL && (w->store = get_compressor(0)) == NULL) {
             b->failed = true;
             return;
@@ -182,7 +210,7 @@ static void compress_block(pgz_worker_t *w, int level, pgz_slot_t *b) {
             b->failed = true;
             return;
         }
-        pos = end;
+        i = j;
     }
 }
 

@@ -30,7 +30,7 @@ struct cb_layer_writer {
     cb_layer_compressor_t *comp; /* NULL: uncompressed, the tar goes to the sink */
     cb_layer_sink_fn sink;
     void *sink_ctx;
-    cb_sha256_t *tar_hash;
+    cb_sha256_t *tar_hash; /* uncompressed only: else the compressor hashes its input */
     uint64_t tar_size;
     uint64_t entries;
     cb_pathset_t dirs; /* directory names written, for add_parents */
@@ -67,7 +67,8 @@ static void gather_flush(cb_layer_writer_t *w) {
 #define GATHER (64 * 1024)
 #define GATHER_MAX_PIECE (16 * 1024)
 static void tar_out(cb_layer_writer_t *w, const void *buf, size_t n) {
-    cb_sha256_update(w->tar_hash, buf, n);
+    if (w->tar_hash)
+        cb_sha256_update(w->tar_hash, buf, n);
     w->tar_size += n;
     if (n > GATHER_MAX_PIECE) {
         gather_flush(w);
@@ -149,14 +150,16 @@ int cb_layer_writer_new(cb_layer_writer_t **out, const cb_layer_writer_opts_t *o
         cb_error_kind_set(err, CB_ERR_INTERNAL, "layer: a writer needs a sink");
         goto fail;
     }
-    w->tar_hash = cb_sha256_new();
     w->sink = sink;
     w->sink_ctx = sink_ctx;
     /* Uncompressed, the blob is the tar: its digest is the diff_id, and
-     * hashing the same bytes twice would be waste. */
-    if (w->opts.compression != CB_LAYER_UNCOMPRESSED &&
-        cb_layer_compressor_new(&w->comp, w->opts.compression, w->opts.level, sink, sink_ctx,
-                                err) < 0)
+     * hashing the same bytes twice would be waste. Compressed, the
+     * compressor hashes the tar where it consumes it (for zstd another
+     * thread than this one, which reads the files). */
+    if (w->opts.compression == CB_LAYER_UNCOMPRESSED)
+        w->tar_hash = cb_sha256_new();
+    else if (cb_layer_compressor_new(&w->comp, w->opts.compression, w->opts.level, sink, sink_ctx,
+                                     err) < 0)
         goto fail;
     w->tar = archive_write_new();
     w->disk = archive_read_disk_new();
@@ -569,11 +572,12 @@ int cb_layer_writer_finish(cb_layer_writer_t *w, cb_layer_result_t *res, cb_erro
     }
     w->finished = true;
     memset(res, 0, sizeof *res);
-    cb_sha256_final(w->tar_hash, res->diff_id);
     if (w->comp) {
+        cb_layer_compressor_input_digest(w->comp, res->diff_id);
         cb_layer_compressor_digest(w->comp, res->digest);
         res->size = cb_layer_compressor_size(w->comp);
     } else {
+        cb_sha256_final(w->tar_hash, res->diff_id);
         memcpy(res->digest, res->diff_id, sizeof res->digest);
         res->size = w->tar_size;
     }

@@ -286,6 +286,56 @@ static void test_compressible_not_stored(void **state) {
     assert_true(cb_pgzip_incompressible((const unsigned char *)tiny.data, 0) == false);
 }
 
+/* The decision as pgzip.h defines it, over the whole histogram at once. */
+static bool incompressible_ref(const unsigned char *p, size_t n) {
+    if (n < 4096)
+        return false;
+    uint64_t h[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        h[p[i]]++;
+    uint64_t sum = 0;
+    for (int k = 0; k < 256; k++) {
+        int64_t d = 256 * (int64_t)h[k] - (int64_t)n;
+        sum += (uint64_t)(d * d);
+    }
+    return sum < 384u * 256u * (uint64_t)n;
+}
+
+/* cb_pgzip_incompressible stops counting once the bytes so far decide;
+ * its answer must be the whole segment's all the same: on data whose skew
+ * sits near the bound, or only at the start or only at the end, at
+ * lengths around its 4 KiB steps. (The same bytes either way, so this
+ * checks the shortcut, not a change of output.) */
+static void test_incompressible_early_exit(void **state) {
+    (void)state;
+    static const size_t lens[] = {4096, 4097, 8191, 8192, 12289, 65536, 65537, 100003};
+    int stored = 0, kept = 0;
+    for (size_t l = 0; l < CB_ARRAY_LEN(lens); l++) {
+        size_t n = lens[l];
+        for (unsigned bias = 0; bias <= 40; bias++) {
+            for (int where = 0; where < 3; where++) {
+                /* random bytes, each replaced by 'e' with probability
+                 * bias/1000, everywhere / in the first quarter / in the
+                 * last quarter */
+                cb_autobuf cb_buf_t in = CB_BUF_INIT;
+                gen_random(&in, n, 1000 * l + 10 * bias + (unsigned)where);
+                unsigned char *p = (unsigned char *)in.data;
+                uint64_t st = 77 + bias;
+                for (size_t i = 0; i < n; i++) {
+                    bool in_zone = where == 0 || (where == 1 ? i < n / 4 : i >= n - n / 4);
+                    if (in_zone && rng_next(&st) % 1000 < bias * (where ? 4u : 1u))
+                        p[i] = 'e';
+                }
+                bool want = incompressible_ref(p, n);
+                assert_int_equal(cb_pgzip_incompressible(p, n), want);
+                want ? stored++ : kept++;
+            }
+        }
+    }
+    /* both answers were tested, and near the bound */
+    assert_true(stored > 20 && kept > 20);
+}
+
 /* A block of text, random, text segments: three members, the random run
  * stored; the text runs compressed as tightly as one deflate of them. */
 static void test_mixed_block_members(void **state) {
@@ -561,6 +611,12 @@ static void compress_with(cb_layer_compression_t method, const char *jobs, const
     char d[CB_DIGEST_STR_LEN + 1];
     cb_sha256_digest(out->data, out->len, d);
     assert_string_equal(digest, d);
+    /* The input's digest (a layer's diff_id), past 1 MiB of zstd taken in
+     * its feeder thread: of every byte, in order, however cut. */
+    char din[CB_DIGEST_STR_LEN + 1];
+    cb_layer_compressor_input_digest(c, din);
+    cb_sha256_digest(in->data, in->len, d);
+    assert_string_equal(din, d);
     cb_layer_compressor_free(c);
     unsetenv("CBUILD_JOBS");
 }
@@ -749,6 +805,7 @@ static const struct CMUnitTest light[] = {
     cmocka_unit_test(test_exactly_one_block),
     cmocka_unit_test(test_random_stored),
     cmocka_unit_test(test_compressible_not_stored),
+    cmocka_unit_test(test_incompressible_early_exit),
     cmocka_unit_test(test_mixed_block_members),
     cmocka_unit_test(test_other_readers),
     cmocka_unit_test(test_level_and_threads_args),
