@@ -200,7 +200,8 @@ int cb_sealer_record(cb_sealer_t *s, const cb_root_t *root, const char *key, con
     j->root = root;
     memcpy(j->key, key, sizeof j->key);
     j->rec.empty_layer = rec->empty_layer;
-    cb_oci_descriptor_copy(&j->rec.layer, &rec->layer);
+    if (rec->layer.digest) /* none for an empty layer */
+        cb_oci_descriptor_copy(&j->rec.layer, &rec->layer);
     j->rec.diff_id = rec->diff_id ? cb_xstrdup(rec->diff_id) : NULL;
     j->rec.created_by = rec->created_by ? cb_xstrdup(rec->created_by) : NULL;
     return submit(s, j, err);

@@ -128,8 +128,13 @@ static void test_blobs_then_records_in_order(void **state) {
         cb_cache_record_t rec;
         record_of(d1, 9, "RUN one", &rec);
         assert_int_equal(cb_sealer_record(f->sealer, f->root, round ? k2 : k1, &rec, &err), 0);
+        cb_cache_record_t empty = {.empty_layer = true, .created_by = (char *)"ENV A=b"};
+        char k3[CB_DIGEST_STR_LEN + 1];
+        cb_sha256_digest(round ? "key 4" : "key 3", 5, k3);
+        assert_int_equal(cb_sealer_record(f->sealer, f->root, k3, &empty, &err), 0);
         assert_int_equal(cb_sealer_wait(f->sealer, &err), 0);
         assert_true(p.present);
+        assert_true(record_found(f, k3));
         assert_true(cb_blob_exists(f->store, d1));
         assert_true(record_found(f, round ? k2 : k1));
     }
