@@ -6,7 +6,7 @@
 # the steps (the one that later writes index.json), so a step never waits
 # for the disk. The store passes fsck and a rebuild hits every step.
 . "$(dirname "$0")/lib/common.sh"
-need strace
+need strace jq
 base=$T/busybox
 busybox_base "$base"
 ctx=$T/ctx
@@ -62,4 +62,22 @@ eq "the order blob fsync -> blob rename -> record, off the steps' thread" "$(cat
 cb_ok "fsck after the build" fsck
 cb_ok "a rebuild" -q --progress plain -t seal:2 "$ctx"
 eq "steps reused" "$(grep -c -- '--> Using cache' "$T/err")" 6
+
+# A blob that cannot be published (blobs/sha256 immutable: rename(2) fails
+# with EPERM, even for root) fails the build, naming the step whose layer
+# it was; no tag, no record, no temp file is left.
+if [ "$(id -u)" = 0 ] && command -v chattr >/dev/null; then
+    blobs=$CBUILD_ROOT/store/blobs/sha256
+    trap 'chattr -i "$blobs" 2>/dev/null; chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
+    rm -f "$CBUILD_ROOT"/cache/*.json
+    nrec=$(ls "$CBUILD_ROOT/cache" | wc -l)
+    chattr +i "$blobs"
+    cb_fails "a build whose layers cannot be published" 'the layer of STEP 2: publish blob .*/blobs/sha256/[0-9a-f]{64}: Operation not permitted' \
+        -q --no-cache -t seal:fail "$ctx"
+    chattr -i "$blobs"
+    eq "no tag for the failed build" "$(jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"] // empty' "$CBUILD_ROOT/store/index.json" | grep -c fail)" 0
+    eq "no record written after the failure" "$(ls "$CBUILD_ROOT/cache" | wc -l)" "$nrec"
+    eq "no temp file left" "$(find "$CBUILD_ROOT/tmp" -mindepth 1 | wc -l)" 0
+    cb_ok "fsck after the failed build" fsck
+fi
 finish
