@@ -23,9 +23,11 @@
 #include "cache/statcache.h"
 #include "cache/index.h"
 #include "cache/prune.h"
+#include "cache/sealer.h"
 #include "cache/refname.h"
 #include "common/config.h"
 #include "common/fsutil.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "layer/apply.h"
 
@@ -128,6 +130,7 @@ static int prepare(cb_build_t *b, cb_error_t **err) {
         return -1;
     if (cb_store_open(b->root->store, b->root->tmp, &b->store, err) < 0)
         return -1;
+    b->sealer = cb_sealer_new();
     cb_autofree char *sc = cb_xasprintf("%s/statcache", b->root->cache);
     if (cb_statcache_open(sc, &b->statcache, err) < 0)
         return -1;
@@ -204,6 +207,9 @@ static int finish(cb_build_t *b, char **image_digest, cb_error_t **err) {
     }
     cb_image_config_set_created(st->config, b->created);
     cb_image_reuse_created(b, st->config);
+    /* Every layer durable in the store before an image names it. */
+    if (cb_sealer_wait(b->sealer, err) < 0)
+        return -1;
 
     /* Names are checked before anything is written for them. */
     cb_autostrv cb_strv_t names = CB_STRV_INIT;
@@ -245,6 +251,14 @@ static int finish(cb_build_t *b, char **image_digest, cb_error_t **err) {
 }
 
 static void cleanup(cb_build_t *b) {
+    /* A failed build keeps what its steps made (a rerun reuses it), unless
+     * a signal ends it: then what is not sealed yet is dropped. */
+    if (b->sealer && cb_interrupt_signal() == 0) {
+        cb_autoerr cb_error_t *serr = NULL;
+        if (cb_sealer_wait(b->sealer, &serr) < 0)
+            cb_warn("cache", "%s", serr->msg);
+    }
+    cb_sealer_free(b->sealer);
     if (b->statcache) {
         /* Worth keeping even after a failed build: the files were read. */
         cb_autoerr cb_error_t *err = NULL;

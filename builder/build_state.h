@@ -92,6 +92,11 @@ typedef struct cb_build {
     struct cb_statcache *statcache; /* context file digests (cache/statcache.h) */
     int key_root_fd;         /* an empty tree for key-mode copies, or -1 */
     int tree_tag;            /* in a stage's child process: its pid, in the names of trees it makes */
+    /* Seals and publishes the steps' layer blobs, then writes their cache
+     * records, behind the steps (cache/sealer.h): waited for before
+     * anything reads those blobs from the store or names them in an index,
+     * and before a fork. */
+    struct cb_sealer *sealer;
 } cb_build_t;
 
 /* base_image.c: resolves a reference (store name, oci:DIR[:TAG],
@@ -137,7 +142,8 @@ typedef struct cb_layer_job {
 } cb_layer_job_t;
 int cb_layer_job_begin(cb_build_t *b, cb_layer_job_t *job, cb_error_t **err);
 void cb_layer_job_abort(cb_layer_job_t *job);
-/* Finishes the layer, publishes its blob and records it in the stage; with
+/* Finishes the layer, hands its blob to the sealer (published behind the
+ * next steps) and records it in the stage; with
  * apply, also applies it to the stage's root file system when that is
  * materialised (RUN changed that tree itself). With empty not NULL, a
  * layer without entries is dropped instead and *empty says so. */
@@ -179,7 +185,8 @@ bool cb_step_cacheable(const cb_instr_t *ins);
 int cb_step_cache_get(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, bool *hit,
                       cb_error_t **err);
 /* Records what the step just run added (a layer if the stage has more than
- * nlayers_before). */
+ * nlayers_before): queued on the sealer, written once that layer is
+ * durable. -1 only when an earlier layer could not be sealed. */
 int cb_step_cache_put(cb_build_t *b, size_t stage, const cb_instr_t *ins, const char *key, size_t nlayers_before,
                       cb_error_t **err);
 

@@ -18,6 +18,7 @@
 
 #include "builder/build_state.h"
 #include "cache/blob.h"
+#include "cache/sealer.h"
 #include "common/digest.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -57,6 +58,9 @@ static int apply_hashed(cb_build_t *b, int dirfd, const cb_image_layer_t *l,
 int cb_apply_layers(cb_build_t *b, int dirfd, const cb_image_layer_t *layers, size_t n,
                     cb_error_t **err) {
     cb_layer_apply_opts_t opts = {.rootless = b->rootless, .max_size = b->max_layer_size};
+    /* A layer this build made may still be on its way into the store. */
+    if (cb_sealer_wait(b->sealer, err) < 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         const cb_image_layer_t *l = &layers[i];
         cb_layer_apply_result_t res;

@@ -14,6 +14,7 @@
 #include "builder/run_mounts.h"
 #include "builder/user.h"
 #include "builder/userns.h"
+#include "cache/sealer.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "layer/treediff.h"
@@ -205,6 +206,22 @@ static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, 
     return 0;
 }
 
+/* Whether the step's process will be cloned from the builder itself rather
+ * than by the spawner (run_container.c: a secret's memory file is one of
+ * our descriptors; CBUILD_NO_SPAWNER). That raw clone(2) runs none of
+ * fork()'s handlers, so the child would wait forever for a lock (malloc's)
+ * that the sealer's thread held at that instant: the sealer is drained
+ * first. (The spawner and fuse-overlayfs' first child are made by fork(),
+ * which takes malloc's locks across it.) */
+static bool clones_builder(const cb_run_mounts_t *mounts) {
+    if (getenv("CBUILD_NO_SPAWNER"))
+        return true;
+    for (size_t i = 0; i < mounts->len; i++)
+        if (mounts->items[i].secret)
+            return true;
+    return false;
+}
+
 int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error_t **err) {
     if (cb_userns_mode() == CB_USERNS_NONE && cb_userns_why_not())
         return cb_error_kind_set(err, CB_ERR_SYSTEM, "RUN needs a user namespace: %s", cb_userns_why_not());
@@ -237,6 +254,8 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
         rc = cb_run_mounts_prepare(b, stage, ins, dir_path, &mounts, err);
     for (size_t i = 0; rc == 0 && i < mounts.env.len; i++)
         cb_strv_push(&env, mounts.env.items[i]);
+    if (rc == 0 && clones_builder(&mounts))
+        rc = cb_sealer_wait(b->sealer, err);
     cb_run_result_t res = {0};
     if (rc == 0) {
         const char *slash = strrchr(st->rootfs, '/');

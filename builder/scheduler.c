@@ -29,6 +29,7 @@
 
 #include "builder/build_state.h"
 #include "builder/progress.h"
+#include "cache/sealer.h"
 #include "common/interrupt.h"
 #include "common/log.h"
 #include "parser/graph.h"
@@ -104,10 +105,19 @@ _Noreturn static void run_child(cb_build_t *b, size_t stage, int fd) {
     b->tree_tag = (int)getpid(); /* trees it makes do not collide with another child's */
     cb_error_t *err = NULL;
     int rc = cb_stage_execute(b, stage, &err);
-    /* The tree the parent adopts must hold every layer it is told of. */
+    /* The tree the parent adopts must hold every layer it is told of, and
+     * the layers must be in the store. */
     int tree;
     if (rc == 0 && b->stages[stage].rootfs_fd >= 0)
         rc = cb_stage_rootfs(b, stage, &tree, &err);
+    if (rc == 0) {
+        rc = cb_sealer_wait(b->sealer, &err);
+    } else if (cb_interrupt_signal() == 0) {
+        /* As the parent's cleanup: a failed stage keeps what its steps made. */
+        cb_autoerr cb_error_t *serr = NULL;
+        (void)cb_sealer_wait(b->sealer, &serr);
+    }
+    cb_sealer_free(b->sealer);
     char *report = rc == 0 ? result_json(b, stage) : error_json(err);
     send_all(fd, report);
     /* No cleanup of the build: its directory and store are the parent's. */
@@ -226,6 +236,12 @@ int cb_schedule_stages(cb_build_t *b, cb_error_t **err) {
             size_t s = g->order[i];
             if (state[s] != PENDING || !ready(b, state, s))
                 continue;
+            /* A child gets no thread of ours: the sealer's ends first (the
+             * child starts its own). */
+            if (cb_sealer_wait(b->sealer, err) < 0) {
+                rc = -1;
+                break;
+            }
             int p[2];
             if (pipe2(p, O_CLOEXEC) < 0) {
                 rc = cb_error_set(err, errno, "pipe");

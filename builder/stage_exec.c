@@ -11,6 +11,7 @@
 #include "builder/last_build.h"
 #include "builder/progress.h"
 #include "cache/blob.h"
+#include "cache/sealer.h"
 #include "cache/statcache.h"
 #include "common/interrupt.h"
 #include "common/log.h"
@@ -118,14 +119,17 @@ static int layer_job_publish(cb_build_t *b, size_t stage, cb_layer_job_t *job, c
                              bool apply, cb_error_t **err) {
     cb_layer_writer_free(job->writer);
     job->writer = NULL;
-    char digest[CB_DIGEST_STR_LEN + 1];
-    int64_t size = 0;
-    cb_blob_writer_t *blob = job->blob;
-    job->blob = NULL;
-    if (cb_blob_commit(blob, res->digest, (int64_t)res->size, digest, &size, err) < 0)
+    /* The blob is fsync'd and renamed into the store behind the next steps
+     * (the fsync waits for the disk); the stage names it at once, by the
+     * digest the layer writer computed. Whatever reads it from the store
+     * waits for the sealer first. */
+    cb_autofree char *what = cb_xasprintf("the layer of STEP %u", b->step);
+    if (cb_sealer_blob(b->sealer, cb_steal_pointer(&job->blob), res->digest, (int64_t)res->size, what, err) < 0)
         return -1;
     cb_autofree char *mt = cb_xasprintf("%s%s", CB_MT_OCI_LAYER, res->media_suffix);
-    cb_oci_descriptor_t desc = {.media_type = mt, .digest = digest, .size = size};
+    char digest[CB_DIGEST_STR_LEN + 1];
+    memcpy(digest, res->digest, sizeof digest);
+    cb_oci_descriptor_t desc = {.media_type = mt, .digest = digest, .size = (int64_t)res->size};
     return cb_stage_add_layer(b, stage, &desc, res->diff_id, apply, err);
 }
 
@@ -439,9 +443,8 @@ static int run_cold_copy(cb_build_t *b, size_t stage, size_t index, const cb_ins
         if (layer_job_publish(b, stage, &job, &res, true, err) < 0)
             goto fail;
         cb_stage_history(b, st, ins, false);
-        cb_autoerr cb_error_t *perr = NULL;
-        if (made == 0 && cb_step_cache_put(b, stage, ins, key, before, &perr) < 0)
-            cb_warn("cache", "cannot record step %s: %s", ins->node->original, perr->msg);
+        if (made == 0 && cb_step_cache_put(b, stage, ins, key, before, err) < 0)
+            return -1; /* an earlier layer could not be sealed */
     }
     memcpy(st->key, key, sizeof key);
     return 0;
@@ -486,9 +489,8 @@ static int run_cached(cb_build_t *b, size_t stage, size_t index, const cb_instr_
     size_t before = st->nlayers;
     if (run_instruction(b, stage, ins, err) < 0)
         return -1;
-    cb_autoerr cb_error_t *perr = NULL;
-    if (cb_step_cache_put(b, stage, ins, key, before, &perr) < 0)
-        cb_warn("cache", "cannot record step %s: %s", ins->node->original, perr->msg);
+    if (cb_step_cache_put(b, stage, ins, key, before, err) < 0)
+        return -1; /* an earlier layer could not be sealed */
     memcpy(st->key, key, sizeof key);
     return 0;
 }

@@ -34,6 +34,7 @@
 #include "builder/parse_json.h"
 #include "builder/step_remote_cache.h"
 #include "cache/record.h"
+#include "cache/sealer.h"
 #include "cache/statcache.h"
 #include "common/log.h"
 #include "common/match.h"
@@ -348,7 +349,9 @@ int cb_step_cache_put(cb_build_t *b, size_t stage, const cb_instr_t *ins, const 
         rec.diff_id = l->diff_id;
     }
     rec.created_by = ins->node->original;
-    if (cb_cache_record_put(b->root, key, &rec, err) < 0)
+    /* Written by the sealer once the step's blob is durable under its name
+     * (a record that cannot be written is a warning there). */
+    if (cb_sealer_record(b->sealer, b->root, key, &rec, err) < 0)
         return -1;
     cb_remote_cache_note(b, key);
     return 0;
