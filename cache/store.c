@@ -12,6 +12,7 @@
 
 #include "cache/root.h"
 #include "common/digest.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 
 #define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
@@ -189,12 +190,47 @@ static int check_layout_file(const char *dir, cb_error_t **err) {
     return 0;
 }
 
+/* A new store is made whole in tmp and renamed into place, so that a
+ * process killed while making it leaves no half store (a store directory
+ * without blobs/ is damage to fsck). Only where tmp is beside the store,
+ * not in it (an -o type=oci destination is its own tmp); a store that
+ * exists in part is completed in place below. */
+static int create_whole(const char *dir, const char *tmp, cb_error_t **err) {
+    size_t n = strlen(dir);
+    if (access(dir, F_OK) == 0 || (strncmp(tmp, dir, n) == 0 && (tmp[n] == '/' || tmp[n] == '\0')))
+        return 0;
+    cb_autofree char *skel = cb_xasprintf("%s/store-XXXXXX", tmp);
+    if (mkdtemp(skel) == NULL)
+        return cb_error_set(err, errno, "create a temp store in %s", tmp);
+    cb_autofree char *blobs = cb_xasprintf("%s/blobs/sha256", skel);
+    cb_autofree char *layout = cb_xasprintf("%s/oci-layout", skel);
+    cb_autofree char *index = cb_xasprintf("%s/index.json", skel);
+    bool made = false;
+    int rc = chmod(skel, 0755) < 0 ? cb_error_set(err, errno, "chmod %s", skel) : 0;
+    if (rc == 0)
+        rc = cb_mkdir_p(blobs, 0755, err);
+    if (rc == 0)
+        rc = create_once(layout, OCI_LAYOUT_JSON, &made, err);
+    if (rc == 0)
+        rc = create_once(index, EMPTY_INDEX_JSON, &made, err);
+    if (rc == 0)
+        rc = cb_fsync_dir(skel, err);
+    /* Another process may have made the store meanwhile: its store stays. */
+    if (rc == 0 && rename(skel, dir) == 0)
+        return 0;
+    int e = errno;
+    cb_rm_rf(skel, NULL);
+    if (rc == 0 && e != EEXIST && e != ENOTEMPTY)
+        return cb_error_set(err, e, "rename %s to %s", skel, dir);
+    return rc;
+}
+
 int cb_store_init(const char *dir, const char *tmp, cb_error_t **err) {
     cb_autofree char *blobs = cb_xasprintf("%s/blobs/sha256", dir);
     cb_autofree char *layout = cb_xasprintf("%s/oci-layout", dir);
     cb_autofree char *index = cb_xasprintf("%s/index.json", dir);
-    if (cb_mkdir_p(dir, 0755, err) < 0 || cb_mkdir_p(blobs, 0755, err) < 0 ||
-        cb_mkdir_p(tmp, 0700, err) < 0)
+    if (cb_mkdir_p(tmp, 0700, err) < 0 || create_whole(dir, tmp, err) < 0 || cb_mkdir_p(dir, 0755, err) < 0 ||
+        cb_mkdir_p(blobs, 0755, err) < 0)
         return -1;
     bool made = false;
     if (create_once(layout, OCI_LAYOUT_JSON, &made, err) < 0 ||
