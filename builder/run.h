@@ -91,6 +91,14 @@ typedef struct cb_run_spec {
     const cb_run_mount_t *mounts;
     size_t nmounts;
     cb_run_rootfs_t rootfs;
+    /* Filled in by cb_run_container for the step's process (callers leave
+     * them zero): the texts of /etc/hosts, /etc/resolv.conf and
+     * /etc/hostname (NULL when they are not mounted), and the stub's plan
+     * (run_stub.c), which for kernel overlayfs the process carries out on a
+     * tmpfs of its own mount namespace, with those files beside it. */
+    const char *etc_text[3];
+    const char *stub_plan;
+    size_t stub_plan_len;
 } cb_run_spec_t;
 
 typedef struct cb_run_result {

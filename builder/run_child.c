@@ -330,6 +330,36 @@ static const char *find_program(const char *name, char *const *env, char *buf, s
     die("exec: \"%s\": executable file not found in $PATH", name);
 }
 
+/* Kernel overlayfs: a tmpfs on DIR/rootfs, only in this mount namespace,
+ * with the stub (the overlay's top lower dir), the /etc files and the
+ * overlay's mount point. Made here rather than by the builder on its disk:
+ * an inode in memory costs next to nothing, one on the disk a lot more
+ * (and a removal after the step). */
+static void make_scratch(const cb_run_spec_t *spec, const char *dir) {
+    if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=65536k") < 0)
+        die("mount a tmpfs on %s", dir);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || mkdirat(fd, RUN_STUB, 0755) < 0 || mkdirat(fd, RUN_SCRATCH_ROOT, 0755) < 0)
+        die("prepare %s", dir);
+    int stub = openat(fd, RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *failed = "";
+    if (stub < 0 || cb_run_apply_stub(spec->stub_plan, spec->stub_plan_len, stub, NULL, &failed) < 0)
+        die("make the mount point /%s", failed);
+    close(stub);
+    static const char *const names[] = {RUN_HOSTS, RUN_RESOLV, RUN_HOSTNAME};
+    for (size_t i = 0; i < 3; i++) {
+        const char *text = spec->etc_text[i];
+        if (text == NULL)
+            continue;
+        int f = openat(fd, names[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+        size_t len = strlen(text);
+        if (f < 0 || write(f, text, len) != (ssize_t)len)
+            die("write the step's %s", names[i]);
+        close(f);
+    }
+    close(fd);
+}
+
 void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
     errfd_g = errfd;
     /* The caller's umask is not the step's (docker's is 0022). */
@@ -342,19 +372,30 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         die("make the mount namespace private");
 
-    char opts[4096], root[4096];
+    char opts[4096], root[4096], scratch[4096];
+    snprintf(root, sizeof root, "%s/%s", spec->dir, RUN_ROOTFS);
+    /* Where the stub and the /etc files are. */
+    const char *stub_dir = spec->dir;
+    if (spec->rootfs == CB_ROOTFS_OVERLAY) {
+        memcpy(scratch, root, sizeof scratch);
+        make_scratch(spec, scratch);
+        stub_dir = scratch;
+    }
     int n = snprintf(opts, sizeof opts, "lowerdir=%s/%s:%s,upperdir=%s/%s,workdir=%s/%s,userxattr",
-                     spec->dir, RUN_STUB, spec->lower, spec->dir, RUN_UPPER, spec->dir, RUN_WORK);
+                     stub_dir, RUN_STUB, spec->lower, spec->dir, RUN_UPPER, spec->dir, RUN_WORK);
     if (n < 0 || (size_t)n >= sizeof opts)
         die("overlay options too long");
-    snprintf(root, sizeof root, "%s/%s", spec->dir, RUN_ROOTFS);
     if (spec->rootfs == CB_ROOTFS_COPY) {
         /* pivot_root needs a mount point: the copy bound onto itself. */
         if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
             die("bind the root file system copy");
-    } else if (spec->rootfs == CB_ROOTFS_OVERLAY && mount("overlay", root, "overlay", 0, opts) < 0) {
-        exit_code_g = RUN_OVERLAY_REFUSED;
-        die("the kernel refused an overlay mount in a user namespace (%s)", opts);
+    } else if (spec->rootfs == CB_ROOTFS_OVERLAY) {
+        size_t len = strlen(root);
+        snprintf(root + len, sizeof root - len, "/%s", RUN_SCRATCH_ROOT);
+        if (mount("overlay", root, "overlay", 0, opts) < 0) {
+            exit_code_g = RUN_OVERLAY_REFUSED;
+            die("the kernel refused an overlay mount in a user namespace (%s)", opts);
+        }
     }
     int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
@@ -367,9 +408,11 @@ void cb_run_child(const cb_run_spec_t *spec, int errfd, int outfd) {
     static const char *const etc[][2] = {
         {RUN_HOSTS, "/etc/hosts"}, {RUN_RESOLV, "/etc/resolv.conf"}, {RUN_HOSTNAME, "/etc/hostname"}};
     for (size_t i = 0; i < 3; i++) {
+        if (spec->etc_text[i] == NULL)
+            continue; /* the image's /etc is not a directory */
         char src[4096];
-        snprintf(src, sizeof src, "%s/%s", spec->dir, etc[i][0]);
-        if (access(src, F_OK) == 0 && bind_mount(rootfd, src, etc[i][1], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false) < 0)
+        snprintf(src, sizeof src, "%s/%s", stub_dir, etc[i][0]);
+        if (bind_mount(rootfd, src, etc[i][1], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false) < 0)
             die("bind %s", etc[i][1]);
     }
     step_mounts(spec, rootfd);

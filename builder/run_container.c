@@ -46,16 +46,16 @@ static int write_text(int dirfd, const char *name, const char *text, cb_error_t 
     return 0;
 }
 
-/* The step's /etc/hosts, /etc/resolv.conf and /etc/hostname. */
-static int write_etc_files(int dirfd, const cb_run_spec_t *spec, cb_error_t **err) {
+/* The texts of the step's /etc/hosts, /etc/resolv.conf and /etc/hostname,
+ * in etc[] (caller frees). */
+static void etc_texts(const cb_run_spec_t *spec, char *etc[3]) {
     const char *h = spec->hostname ? spec->hostname : "localhost";
     /* With slirp4netns the step has an address of its own, as podman's
      * containers have their name on theirs. */
-    cb_autofree char *hosts = cb_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
-                                           "ip6-loopback\n%s\t%s\n",
-                                           spec->network == CB_NET_PRIVATE ? "10.0.2.100" : "127.0.1.1", h);
-    cb_autofree char *hostname = cb_xasprintf("%s\n", h);
-    cb_autobuf cb_buf_t resolv = CB_BUF_INIT;
+    etc[0] = cb_xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                          "ip6-loopback\n%s\t%s\n",
+                          spec->network == CB_NET_PRIVATE ? "10.0.2.100" : "127.0.1.1", h);
+    cb_buf_t resolv = CB_BUF_INIT;
     if (spec->network == CB_NET_HOST) {
         /* The host's resolvers are reachable on the host's network. */
         FILE *f = fopen("/etc/resolv.conf", "re");
@@ -67,32 +67,64 @@ static int write_etc_files(int dirfd, const cb_run_spec_t *spec, cb_error_t **er
     } else if (spec->network == CB_NET_PRIVATE) {
         cb_buf_puts(&resolv, "nameserver 10.0.2.3\n"); /* slirp4netns' DNS forwarder */
     }
-    if (write_text(dirfd, RUN_HOSTS, hosts, err) < 0 || write_text(dirfd, RUN_HOSTNAME, hostname, err) < 0 ||
-        write_text(dirfd, RUN_RESOLV, cb_buf_str(&resolv), err) < 0)
-        return -1;
-    return 0;
+    cb_buf_putc(&resolv, '\0'); /* a string even when empty */
+    etc[1] = cb_buf_steal(&resolv);
+    etc[2] = cb_xasprintf("%s\n", h);
 }
 
-static int prepare_dir(const cb_run_spec_t *spec, int wsfd, cb_strv_t *created, cb_error_t **err) {
+/* What cb_run_container prepares for the step's process (run.h's last
+ * fields of the spec point into it). */
+typedef struct prepared {
+    cb_buf_t plan;
+    char *etc[3];
+} prepared_t;
+
+static void prepared_free(prepared_t *p) {
+    cb_buf_free(&p->plan);
+    for (int i = 0; i < 3; i++)
+        free(p->etc[i]);
+}
+
+/* The step's directory. For kernel overlayfs only the upper and work dirs
+ * and the mount point: the step's process makes the stub and the /etc
+ * files on a tmpfs (run_child.c). fuse-overlayfs' daemon needs the stub
+ * where it runs, and copy mode makes the mount points in the copy: for
+ * those, both are made here. */
+static int prepare_dir(const cb_run_spec_t *spec, int wsfd, prepared_t *prep, cb_strv_t *created,
+                       cb_error_t **err) {
     cb_autoclose int dirfd = openat(wsfd, spec->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return cb_error_set(err, errno, "open %s/%s", spec->workspace, spec->dir);
-    static const char *const sub[] = {RUN_STUB, RUN_UPPER, RUN_WORK, RUN_ROOTFS};
-    for (size_t i = 0; i < 4; i++)
+    bool copy = spec->rootfs == CB_ROOTFS_COPY, overlay = spec->rootfs == CB_ROOTFS_OVERLAY;
+    static const char *const sub[] = {RUN_UPPER, RUN_WORK, RUN_ROOTFS, RUN_STUB};
+    for (size_t i = 0; i < (overlay ? 3 : 4); i++)
         /* Modes set, not left to the umask: the upper dir is the step's "/". */
         if (mkdirat(dirfd, sub[i], 0755) < 0 || fchmodat(dirfd, sub[i], 0755, 0) < 0)
             return cb_error_set(err, errno, "create %s/%s/%s", spec->workspace, spec->dir, sub[i]);
     cb_autoclose int lowerfd = openat(wsfd, spec->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool copy = spec->rootfs == CB_ROOTFS_COPY;
+    if (lowerfd < 0)
+        return cb_error_set(err, errno, "open %s/%s", spec->workspace, spec->lower);
+    bool etc_files = false;
+    if (cb_run_plan_stub(lowerfd, spec, copy, &etc_files, &prep->plan, err) < 0)
+        return cb_error_wrap(err, "preparing the mount points");
+    if (etc_files)
+        etc_texts(spec, prep->etc);
+    if (overlay)
+        return 0;
+
     cb_autoclose int stubfd = openat(dirfd, copy ? RUN_ROOTFS : RUN_STUB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (lowerfd < 0 || stubfd < 0)
+    if (stubfd < 0)
         return cb_error_set(err, errno, "open the step's lower directories");
     if (copy && cb_tree_clone(lowerfd, stubfd, err) < 0)
         return cb_error_wrap(err, "copying the root file system");
-    bool etc_files = false;
-    if (cb_run_make_stub(lowerfd, stubfd, spec, &etc_files, copy ? created : NULL, err) < 0)
-        return cb_error_wrap(err, "preparing the mount points");
-    return etc_files ? write_etc_files(dirfd, spec, err) : 0;
+    const char *failed = "";
+    if (cb_run_apply_stub(prep->plan.data, prep->plan.len, stubfd, copy ? created : NULL, &failed) < 0)
+        return cb_error_set(err, errno, "preparing the mount points: stub /%s", failed);
+    static const char *const names[] = {RUN_HOSTS, RUN_RESOLV, RUN_HOSTNAME};
+    for (int i = 0; etc_files && i < 3; i++)
+        if (write_text(dirfd, names[i], prep->etc[i], err) < 0)
+            return -1;
+    return 0;
 }
 
 /* The step's ids are the builder's: an identity map of ours, read once
@@ -369,14 +401,16 @@ static void pump(int outfd, int errfd, pid_t child, tail_t *tail, cb_buf_t *setu
     }
 }
 
-int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t **err) {
-    memset(res, 0, sizeof *res);
-    cb_autoclose int wsfd = open(spec->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (wsfd < 0)
-        return cb_error_set(err, errno, "open %s", spec->workspace);
-    cb_autostrv cb_strv_t created = CB_STRV_INIT;
-    if (prepare_dir(spec, wsfd, &created, err) < 0 || cb_run_seccomp_prepare(err) < 0)
+static int run_prepared(const cb_run_spec_t *user_spec, int wsfd, prepared_t *prep, cb_strv_t *created,
+                        cb_run_result_t *res, cb_error_t **err) {
+    if (prepare_dir(user_spec, wsfd, prep, created, err) < 0 || cb_run_seccomp_prepare(err) < 0)
         return -1;
+    cb_run_spec_t full = *user_spec;
+    const cb_run_spec_t *spec = &full;
+    for (int i = 0; i < 3; i++)
+        full.etc_text[i] = prep->etc[i];
+    full.stub_plan = prep->plan.data;
+    full.stub_plan_len = prep->plan.len;
     cb_run_caps_prepare();
 
     int up[2] = {-1, -1}, down[2] = {-1, -1}, errp[2] = {-1, -1}, outp[2] = {-1, -1};
@@ -436,7 +470,7 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     close(errp[0]);
     close(outp[0]);
     if (spec->rootfs == CB_ROOTFS_COPY)
-        remove_stubs(wsfd, spec, &created);
+        remove_stubs(wsfd, spec, created);
     if (rc < 0)
         return rc;
     if (cb_interrupt_check(err) < 0)
@@ -453,4 +487,16 @@ int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t
     else
         res->upper = cb_xasprintf("%s/%s/%s", spec->workspace, spec->dir, RUN_UPPER);
     return 0;
+}
+
+int cb_run_container(const cb_run_spec_t *spec, cb_run_result_t *res, cb_error_t **err) {
+    memset(res, 0, sizeof *res);
+    cb_autoclose int wsfd = open(spec->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (wsfd < 0)
+        return cb_error_set(err, errno, "open %s", spec->workspace);
+    cb_autostrv cb_strv_t created = CB_STRV_INIT;
+    prepared_t prep = {.plan = CB_BUF_INIT, .etc = {NULL, NULL, NULL}};
+    int rc = run_prepared(spec, wsfd, &prep, &created, res, err);
+    prepared_free(&prep);
+    return rc;
 }

@@ -20,6 +20,9 @@
 #define RUN_SECRETS "secrets"
 #define RUN_FUSE_LOG "fuse.log"
 #define RUN_SLIRP_LOG "slirp.log"
+/* Kernel overlayfs: inside RUN_ROOTFS, on the tmpfs the step's process
+ * mounts there, the stub and the mount point of the overlay. */
+#define RUN_SCRATCH_ROOT "root"
 
 /* The exit status of the container's pid 1 (or of the intermediate child,
  * for fuse-overlayfs) when the overlay could not be mounted (its text is
@@ -77,15 +80,20 @@ _Noreturn void cb_run_direct_child(const cb_run_spec_t *spec, int sync_out, int 
  * clones it itself. */
 pid_t cb_run_spawn(const cb_run_spec_t *spec, unsigned long flags, const int fds[4]);
 
-/* Makes STUB's tree: the mount points the container needs (and every
- * RUN --mount target) that the lower tree lacks, plus the directories
- * above them with the lower tree's metadata. *etc_files tells whether
- * /etc/hosts, /etc/resolv.conf and /etc/hostname can be mounted.
- * With created (copy mode), stubfd is a copy of the lower tree: the
- * missing mount points are made in it, existing entries are used as they
- * are, and created gets the names made (parents first), for
- * cb_run_remove_stubs. */
-int cb_run_make_stub(int lowerfd, int stubfd, const cb_run_spec_t *spec, bool *etc_files,
-                     cb_strv_t *created, cb_error_t **err);
+/* The stub's plan (run_stub.c): the mount points the container needs (and
+ * every RUN --mount target) that the lower tree lacks, plus the
+ * directories above them with the lower tree's metadata, as records
+ * appended to plan for cb_run_apply_stub. *etc_files tells whether
+ * /etc/hosts, /etc/resolv.conf and /etc/hostname can be mounted. With
+ * in_place (copy mode), the plan is for a copy of the lower tree: existing
+ * entries are used as they are and only the times of their directories
+ * are put back. */
+int cb_run_plan_stub(int lowerfd, const cb_run_spec_t *spec, bool in_place, bool *etc_files, cb_buf_t *plan,
+                     cb_error_t **err);
+/* Carries out a plan in stubfd with syscalls only: nothing is allocated
+ * unless created is given (copy mode: it gets the names made, parents
+ * first, for removing them after the step). -1 with errno, and *failed
+ * pointing at the path (in the plan) whose operation failed. */
+int cb_run_apply_stub(const char *plan, size_t len, int stubfd, cb_strv_t *created, const char **failed);
 
 #endif

@@ -46,6 +46,9 @@
 #define CB_RUN_SECURITY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+struct sock_filter;
 
 #include "common/error.h"
 
@@ -61,6 +64,10 @@ void cb_run_caps_prepare(void);
 /* Compiles the default filter (below) once per process; the parent calls it
  * before forking so that the child only loads the program. */
 int cb_run_seccomp_prepare(cb_error_t **err);
+
+/* The compiled program (after cb_run_seccomp_prepare), *len instructions;
+ * the process keeps it. For tests. */
+const struct sock_filter *cb_run_seccomp_program(size_t *len);
 
 /* Sets no_new_privs and loads the default filter for the native architecture
  * plus its compat ones (x86 and x32 on x86_64, arm on aarch64), so a 32-bit

@@ -91,6 +91,10 @@ static void encode(cb_buf_t *b, const cb_run_spec_t *s, unsigned long flags) {
         put_u64(b, m->tmpfs_size);
     }
     put_u32(b, (uint32_t)s->rootfs);
+    for (int i = 0; i < 3; i++)
+        put_str(b, s->etc_text[i]);
+    put_u32(b, (uint32_t)s->stub_plan_len);
+    cb_buf_add(b, s->stub_plan ? s->stub_plan : "", s->stub_plan_len);
 }
 
 /* Decoding in the spawner: pointers into the request's bytes. */
@@ -205,6 +209,15 @@ static bool decode(char *buf, size_t len, decoded_t *d) {
         r.bad = true;
     }
     s->rootfs = (cb_run_rootfs_t)get_u32(&r);
+    for (int i = 0; i < 3; i++)
+        s->etc_text[i] = get_str(&r);
+    s->stub_plan_len = get_u32(&r);
+    if (!r.bad && s->stub_plan_len <= (size_t)(r.end - r.p)) {
+        s->stub_plan = r.p;
+        r.p += s->stub_plan_len;
+    } else {
+        r.bad = true;
+    }
     return !r.bad && r.p == r.end && s->workspace && s->lower && s->dir && d->argv && d->argv[0] && d->env;
 }
 

@@ -3,7 +3,14 @@
  * overlay's upper dir (whose content is the step's layer). Directories on
  * the way that the tree has are mirrored with its owner, mode and times:
  * the stub lies above the tree, so its directories are what the step sees
- * (and what a copy-up copies). */
+ * (and what a copy-up copies).
+ *
+ * Planned on the host side (it reads the tree and allocates), applied with
+ * plain syscalls and no allocation, so that the step's process can make the
+ * stub itself on a tmpfs of its own mount namespace: an inode made and
+ * removed on the host's file system per step costs far more than one in
+ * memory (on ext4 without a journal, each new inode scans past the inodes
+ * deleted in the last minutes). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -13,20 +20,37 @@
 #include "builder/run_private.h"
 #include "common/util.h"
 
+/* The plan's records: an op byte, the path (relative, NUL-terminated),
+ * then for STUB_OWNER three u32 (uid, gid, mode) and for STUB_TIMES two
+ * struct timespec (atime, mtime), as raw bytes. */
+enum {
+    STUB_DIR = 'd',   /* a directory the tree has (mirrored): may exist */
+    STUB_NEWDIR = 'n', /* a directory the tree lacks */
+    STUB_FILE = 'f',  /* an empty file the tree lacks */
+    STUB_OWNER = 'o', /* owner and mode of a mirrored directory */
+    STUB_TIMES = 't', /* its times (after its children were made) */
+};
+
 typedef struct mirrored {
     char *rel;
     struct stat st;
 } mirrored_t;
 
 typedef struct stub {
-    int lowerfd, stubfd;
-    bool in_place; /* stubfd is a copy of the tree: nothing is shadowed */
-    cb_strv_t *created;
+    int lowerfd;
+    bool in_place; /* applied to a copy of the tree: nothing is shadowed */
+    cb_buf_t *plan;
     mirrored_t *dirs;
     size_t ndirs;
 } stub_t;
 
+static void plan_op(cb_buf_t *plan, char op, const char *rel) {
+    cb_buf_putc(plan, op);
+    cb_buf_add(plan, rel, strlen(rel) + 1);
+}
+
 static void note_dir(stub_t *s, const char *rel, const struct stat *st) {
+    plan_op(s->plan, STUB_DIR, rel);
     for (size_t i = 0; i < s->ndirs; i++)
         if (strcmp(s->dirs[i].rel, rel) == 0)
             return;
@@ -78,35 +102,20 @@ static int stub_path(stub_t *s, const char *path, bool is_file, bool shadow, cb_
         char *tmp = i ? cb_xasprintf("%s/%s", cur, parts.items[i]) : cb_xstrdup(parts.items[i]);
         free(cur);
         cur = tmp;
-        bool last = i + 1 == parts.len;
         if (i < have) {
             if (fstatat(s->lowerfd, cur, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return cb_error_set(err, errno, "stat /%s", cur);
-            if (mkdirat(s->stubfd, cur, 0755) < 0 && errno != EEXIST)
-                return cb_error_set(err, errno, "create stub /%s", cur);
             note_dir(s, cur, &st);
-        } else if (last && is_file) {
-            int fd = openat(s->stubfd, cur, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-            if (fd < 0 && errno != EEXIST)
-                return cb_error_set(err, errno, "create stub /%s", cur);
-            if (fd >= 0) {
-                close(fd);
-                if (s->created)
-                    cb_strv_push(s->created, cur);
-            }
-        } else if (mkdirat(s->stubfd, cur, 0755) == 0) {
-            if (s->created)
-                cb_strv_push(s->created, cur);
-        } else if (errno != EEXIST) {
-            return cb_error_set(err, errno, "create stub /%s", cur);
+        } else {
+            plan_op(s->plan, i + 1 == parts.len && is_file ? STUB_FILE : STUB_NEWDIR, cur);
         }
     }
     return 0;
 }
 
-int cb_run_make_stub(int lowerfd, int stubfd, const cb_run_spec_t *spec, bool *etc_files,
-                     cb_strv_t *created, cb_error_t **err) {
-    stub_t s = {.lowerfd = lowerfd, .stubfd = stubfd, .in_place = created != NULL, .created = created};
+int cb_run_plan_stub(int lowerfd, const cb_run_spec_t *spec, bool in_place, bool *etc_files, cb_buf_t *plan,
+                     cb_error_t **err) {
+    stub_t s = {.lowerfd = lowerfd, .in_place = in_place, .plan = plan};
     int rc = 0;
     static const char *const dirs[] = {"/proc", "/dev", "/sys"};
     for (size_t i = 0; rc == 0 && i < 3; i++)
@@ -122,27 +131,84 @@ int cb_run_make_stub(int lowerfd, int stubfd, const cb_run_spec_t *spec, bool *e
     for (size_t i = 0; rc == 0 && i < spec->nmounts; i++)
         rc = stub_path(&s, spec->mounts[i].target, spec->mounts[i].is_file, false, err);
 
-    /* Metadata last: making children changed the mtimes. Deepest first. */
-    for (size_t i = s.ndirs; rc == 0 && !s.in_place && i-- > 0;) {
-        const mirrored_t *d = &s.dirs[i];
-        struct timespec ts[2] = {d->st.st_atim, d->st.st_mtim};
-        if (fchownat(stubfd, d->rel, d->st.st_uid, d->st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
-            errno != EINVAL && errno != EPERM)
-            rc = cb_error_set(err, errno, "chown stub /%s", d->rel);
-        else if (fchmodat(stubfd, d->rel, d->st.st_mode & 07777, 0) < 0)
-            rc = cb_error_set(err, errno, "chmod stub /%s", d->rel);
-        else if (utimensat(stubfd, d->rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
-            rc = cb_error_set(err, errno, "set times of stub /%s", d->rel);
-    }
-    /* In place, the mirrored directories are the tree's own: only the
+    /* Metadata last: making children changes the mtimes. Deepest first.
+     * In place, the mirrored directories are the tree's own: only the
      * times their new children bumped go back. */
-    for (size_t i = s.ndirs; rc == 0 && s.in_place && i-- > 0;) {
-        struct timespec ts[2] = {s.dirs[i].st.st_atim, s.dirs[i].st.st_mtim};
-        if (utimensat(stubfd, s.dirs[i].rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
-            rc = cb_error_set(err, errno, "set times of /%s", s.dirs[i].rel);
+    for (size_t i = s.ndirs; rc == 0 && i-- > 0;) {
+        const mirrored_t *d = &s.dirs[i];
+        if (!in_place) {
+            uint32_t own[3] = {d->st.st_uid, d->st.st_gid, d->st.st_mode & 07777};
+            plan_op(plan, STUB_OWNER, d->rel);
+            cb_buf_add(plan, own, sizeof own);
+        }
+        struct timespec ts[2] = {d->st.st_atim, d->st.st_mtim};
+        plan_op(plan, STUB_TIMES, d->rel);
+        cb_buf_add(plan, ts, sizeof ts);
     }
     for (size_t i = 0; i < s.ndirs; i++)
         free(s.dirs[i].rel);
     free(s.dirs);
     return rc;
+}
+
+int cb_run_apply_stub(const char *plan, size_t len, int stubfd, cb_strv_t *created, const char **failed) {
+    const char *p = plan, *end = plan + len;
+    while (p < end) {
+        char op = *p++;
+        const char *rel = p;
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        *failed = rel;
+        if (nul == NULL)
+            return errno = EINVAL, -1;
+        p = nul + 1;
+        int r = 0, fd;
+        uint32_t own[3];
+        struct timespec ts[2];
+        switch (op) {
+        case STUB_DIR:
+            r = mkdirat(stubfd, rel, 0755) < 0 && errno != EEXIST ? -1 : 0;
+            break;
+        case STUB_NEWDIR:
+            if (mkdirat(stubfd, rel, 0755) == 0) {
+                if (created)
+                    cb_strv_push(created, rel);
+            } else if (errno != EEXIST) {
+                r = -1;
+            }
+            break;
+        case STUB_FILE:
+            fd = openat(stubfd, rel, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                close(fd);
+                if (created)
+                    cb_strv_push(created, rel);
+            } else if (errno != EEXIST) {
+                r = -1;
+            }
+            break;
+        case STUB_OWNER:
+            if ((size_t)(end - p) < sizeof own)
+                return errno = EINVAL, -1;
+            memcpy(own, p, sizeof own);
+            p += sizeof own;
+            /* An owner this namespace cannot give is left to the mapping. */
+            if (fchownat(stubfd, rel, own[0], own[1], AT_SYMLINK_NOFOLLOW) < 0 && errno != EINVAL && errno != EPERM)
+                r = -1;
+            else
+                r = fchmodat(stubfd, rel, own[2], 0);
+            break;
+        case STUB_TIMES:
+            if ((size_t)(end - p) < sizeof ts)
+                return errno = EINVAL, -1;
+            memcpy(ts, p, sizeof ts);
+            p += sizeof ts;
+            r = utimensat(stubfd, rel, ts, AT_SYMLINK_NOFOLLOW);
+            break;
+        default:
+            return errno = EINVAL, -1;
+        }
+        if (r < 0)
+            return -1;
+    }
+    return 0;
 }

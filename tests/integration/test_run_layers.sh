@@ -6,7 +6,8 @@
 # umoci unpacks it; and what a step sees: ENV and ARG (ARG not in the
 # config), WORKDIR (created when missing), USER by name and by uid:gid,
 # SHELL, exec form without a shell, heredocs, an empty step (no layer), and
-# /etc/hosts, /etc/resolv.conf, /etc/hostname (never in a layer).
+# /etc/hosts, /etc/resolv.conf, /etc/hostname (never in a layer; on kernel
+# overlayfs, on a tmpfs of the step's own).
 . "$(dirname "$0")/lib/common.sh"
 need skopeo umoci jq python3 cc
 base=$T/busybox
@@ -251,6 +252,7 @@ EOT
 RUN cat <<'EOT' > /hd3
 literal $E
 EOT
+RUN awk '$5 ~ /^\/etc\/(hosts|resolv\.conf|hostname)$/ { print $5, $(NF - 2) }' /proc/self/mountinfo | sort > /etcfs
 RUN true
 COPY hosts /etc/hosts
 RUN echo 10.0.0.1 evil >> /etc/hosts && echo nameserver 10.0.0.2 >> /etc/resolv.conf \
@@ -298,6 +300,11 @@ unpack sem:1 "$T/s1" && {
     [ ! -e "$r/etc/resolv.conf" ] && [ ! -e "$r/etc/hostname" ] && ok ||
         bad "step files in the image: $(ls "$r/etc")"
     eq "the step saw its own /etc/hostname" "$(cat "$r/hostname.seen")" other
+    # On kernel overlayfs the step's process makes these files (and the
+    # stub of mount points) in a tmpfs of its own: nothing on the disk.
+    [ -n "${CBUILD_RUN_ROOTFS:-}" ] ||
+        eq "/etc files of the step on its tmpfs" "$(tr '\n' ' ' <"$r/etcfs")" \
+            "/etc/hostname tmpfs /etc/hosts tmpfs /etc/resolv.conf tmpfs "
 }
 # runc runs the images (root only: a rootless runc needs a cgroup set-up
 # that the rootless path does not have).

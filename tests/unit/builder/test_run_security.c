@@ -11,7 +11,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/keyctl.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -467,6 +470,113 @@ static void test_seccomp_filter(void **state) {
     expect_passed(run_child(seccomp_child));
 }
 
+/* The program's work per syscall, by running it as the kernel does
+ * (classic BPF over struct seccomp_data): when it loads the filter, the
+ * kernel runs it for every syscall number of each architecture, up to the
+ * first load of an argument, to cache the syscalls always allowed
+ * (seccomp_cache_prepare); so each step pays for the paths to the
+ * decisions, not only for the program's length. Returns the action, or
+ * ARG_LOADED at a load of anything but the number and the architecture;
+ * *steps counts the instructions run. */
+#define ARG_LOADED UINT32_MAX
+static uint32_t bpf_run(const struct sock_filter *prog, size_t len, const struct seccomp_data *d, int *steps) {
+    uint32_t a = 0, x = 0, mem[BPF_MEMWORDS] = {0};
+    *steps = 0;
+    for (size_t pc = 0; pc < len; pc++) {
+        const struct sock_filter *f = &prog[pc];
+        ++*steps;
+        switch (f->code) {
+        case BPF_LD | BPF_W | BPF_ABS:
+            assert_true(f->k + 4 <= sizeof *d);
+            if (f->k != offsetof(struct seccomp_data, nr) && f->k != offsetof(struct seccomp_data, arch))
+                return ARG_LOADED;
+            memcpy(&a, (const char *)d + f->k, 4);
+            break;
+        case BPF_LD | BPF_IMM:
+            a = f->k;
+            break;
+        case BPF_LD | BPF_MEM:
+            a = mem[f->k];
+            break;
+        case BPF_LDX | BPF_IMM:
+            x = f->k;
+            break;
+        case BPF_LDX | BPF_MEM:
+            x = mem[f->k];
+            break;
+        case BPF_ST:
+            mem[f->k] = a;
+            break;
+        case BPF_STX:
+            mem[f->k] = x;
+            break;
+        case BPF_ALU | BPF_AND | BPF_K:
+            a &= f->k;
+            break;
+        case BPF_ALU | BPF_OR | BPF_K:
+            a |= f->k;
+            break;
+        case BPF_MISC | BPF_TAX:
+            x = a;
+            break;
+        case BPF_MISC | BPF_TXA:
+            a = x;
+            break;
+        case BPF_JMP | BPF_JA:
+            pc += f->k;
+            break;
+        case BPF_JMP | BPF_JEQ | BPF_K:
+            pc += a == f->k ? f->jt : f->jf;
+            break;
+        case BPF_JMP | BPF_JGT | BPF_K:
+            pc += a > f->k ? f->jt : f->jf;
+            break;
+        case BPF_JMP | BPF_JGE | BPF_K:
+            pc += a >= f->k ? f->jt : f->jf;
+            break;
+        case BPF_JMP | BPF_JSET | BPF_K:
+            pc += (a & f->k) ? f->jt : f->jf;
+            break;
+        case BPF_RET | BPF_K:
+            return f->k;
+        case BPF_RET | BPF_A:
+            return a;
+        default:
+            fail_msg("instruction %zu: code %#x not emulated", pc, f->code);
+        }
+    }
+    fail_msg("the program ran off its end");
+    return 0;
+}
+
+static void test_seccomp_program_depth(void **state) {
+    (void)state;
+    cb_error_t *err = NULL;
+    assert_int_equal(cb_run_seccomp_prepare(&err), 0);
+    size_t len = 0;
+    const struct sock_filter *prog = cb_run_seccomp_program(&len);
+    assert_non_null(prog);
+    int deepest = 0, deepest_nr = -1;
+    for (int nr = 0; nr < 512; nr++) {
+        struct seccomp_data d = {.nr = nr, .arch = AUDIT_ARCH_X86_64};
+        int steps;
+        uint32_t action = bpf_run(prog, len, &d, &steps);
+        if (nr == SYS_mount || nr == SYS_unshare || nr == SYS_keyctl)
+            assert_int_equal(action, SECCOMP_RET_ERRNO | EPERM);
+        if (nr == SYS_read || nr == SYS_openat || nr == SYS_execve)
+            assert_int_equal(action, SECCOMP_RET_ALLOW);
+        if (steps > deepest)
+            deepest = steps, deepest_nr = nr;
+    }
+    if (getenv("CB_TEST_VERBOSE"))
+        fprintf(stderr, "%zu instructions; the longest path %d (syscall %d)\n", len, deepest, deepest_nr);
+    /* A linear list of the ~70 blocked syscalls takes a syscall past all
+     * of them (103 instructions with libseccomp 2.5.4); a binary tree
+     * about a dozen. */
+    if (deepest > 40)
+        fail_msg("syscall %d runs %d of the filter's %zu instructions", deepest_nr, deepest, len);
+}
+
 /* --- loopback --- */
 
 static int parent_port;
@@ -546,6 +656,7 @@ int main(void) {
         cmocka_unit_test(test_caps_none),
         cmocka_unit_test(test_caps_cleared_by_setuid),
         cmocka_unit_test(test_seccomp_filter),
+        cmocka_unit_test(test_seccomp_program_depth),
         cmocka_unit_test(test_loopback_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
