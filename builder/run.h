@@ -91,6 +91,12 @@ typedef struct cb_run_spec {
     const cb_run_mount_t *mounts;
     size_t nmounts;
     cb_run_rootfs_t rootfs;
+    /* Called (when set) before the builder clones itself for the step (no
+     * spawner, or a secret mount): a raw clone runs none of fork()'s
+     * handlers, so no other thread of the builder may hold a lock then (the
+     * build's sealer must be idle). */
+    int (*quiesce)(void *ctx, cb_error_t **err);
+    void *quiesce_ctx;
     /* Filled in by cb_run_container for the step's process (callers leave
      * them zero): the texts of /etc/hosts, /etc/resolv.conf and
      * /etc/hostname (NULL when they are not mounted), and the stub's plan

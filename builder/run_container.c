@@ -293,7 +293,8 @@ static void close_host_ends(const int up[2], const int down[2], const int errp[2
  * by us when there is none), or through first_child for fuse-overlayfs,
  * whose daemon must live in the mount namespace but outside the pid
  * namespace. */
-static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int errp[2], int outp[2]) {
+static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int errp[2], int outp[2],
+                         cb_error_t **err) {
     if (spec->rootfs == CB_ROOTFS_FUSE) {
         pid_t pid = fork();
         if (pid == 0) {
@@ -302,6 +303,8 @@ static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int 
              * the command inherits. */
             first_child(spec, up[1], down[0], errp[1], outp[1]);
         }
+        if (pid < 0)
+            cb_error_set(err, errno, "start the step's process");
         return pid;
     }
     unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
@@ -316,6 +319,8 @@ static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int 
     pid_t pid = secrets ? -1 : cb_run_spawn(spec, flags, fds);
     if (pid > 0)
         return pid;
+    if (spec->quiesce && spec->quiesce(spec->quiesce_ctx, err) < 0)
+        return -1;
     /* The raw system call, fork-like: the child goes on on its copy of this
      * stack (glibc's clone() would switch stacks, which AddressSanitizer
      * reports as a stack it does not know). */
@@ -324,6 +329,8 @@ static pid_t start_child(const cb_run_spec_t *spec, int up[2], int down[2], int 
         close_host_ends(up, down, errp, outp);
         cb_run_direct_child(spec, up[1], down[0], errp[1], outp[1]);
     }
+    if (pid < 0)
+        cb_error_set(err, errno, "start the step's process in new namespaces");
     return pid;
 }
 
@@ -423,8 +430,7 @@ static int run_prepared(const cb_run_spec_t *user_spec, int wsfd, prepared_t *pr
         return cb_error_set(err, e, "pipe");
     }
     fflush(NULL);
-    pid_t pid = start_child(spec, up, down, errp, outp);
-    int fork_errno = errno;
+    pid_t pid = start_child(spec, up, down, errp, outp, err);
     close(up[1]);
     close(down[0]);
     close(errp[1]);
@@ -435,7 +441,7 @@ static int run_prepared(const cb_run_spec_t *user_spec, int wsfd, prepared_t *pr
     int rc = 0;
     cb_slirp_t slirp = {.pid = 0, .exit_fd = -1};
     if (pid < 0) {
-        rc = cb_error_set(err, fork_errno, "start the step's process in new namespaces");
+        rc = -1;
     } else {
         char c;
         bool mapped = false;

@@ -206,20 +206,16 @@ static int take_changes(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, 
     return 0;
 }
 
-/* Whether the step's process will be cloned from the builder itself rather
- * than by the spawner (run_container.c: a secret's memory file is one of
- * our descriptors; CBUILD_NO_SPAWNER). That raw clone(2) runs none of
+/* The spec's quiesce: the builder is about to clone itself for the step
+ * (run_container.c: a secret's memory file is one of our descriptors,
+ * CBUILD_NO_SPAWNER, or the spawner gone). That raw clone(2) runs none of
  * fork()'s handlers, so the child would wait forever for a lock (malloc's)
  * that the sealer's thread held at that instant: the sealer is drained
  * first. (The spawner and fuse-overlayfs' first child are made by fork(),
  * which takes malloc's locks across it.) */
-static bool clones_builder(const cb_run_mounts_t *mounts) {
-    if (getenv("CBUILD_NO_SPAWNER"))
-        return true;
-    for (size_t i = 0; i < mounts->len; i++)
-        if (mounts->items[i].secret)
-            return true;
-    return false;
+static int drain_sealer(void *ctx, cb_error_t **err) {
+    cb_build_t *b = ctx;
+    return cb_sealer_wait(b->sealer, err);
 }
 
 int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error_t **err) {
@@ -254,8 +250,6 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
         rc = cb_run_mounts_prepare(b, stage, ins, dir_path, &mounts, err);
     for (size_t i = 0; rc == 0 && i < mounts.env.len; i++)
         cb_strv_push(&env, mounts.env.items[i]);
-    if (rc == 0 && clones_builder(&mounts))
-        rc = cb_sealer_wait(b->sealer, err);
     cb_run_result_t res = {0};
     if (rc == 0) {
         const char *slash = strrchr(st->rootfs, '/');
@@ -275,6 +269,8 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
             .net_helper = net_helper,
             .mounts = mounts.items,
             .nmounts = mounts.len,
+            .quiesce = drain_sealer,
+            .quiesce_ctx = b,
         };
         spec.rootfs = rootfs;
         if (!b->run_announced) {
