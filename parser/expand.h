@@ -33,6 +33,16 @@ typedef struct cb_expand_opts {
     void *ctx;
 } cb_expand_opts_t;
 
+/* Bounds of one expansion. BuildKit's lexer has none (Go's heap is the
+ * limit), so nested ${V//p/${V//p/...}} or ENV A=$A$A lines grow a value
+ * geometrically. A value that expansion builds (a ${...} result, an
+ * operand, the whole result) may not exceed CB_EXPAND_MAX_VALUE bytes, or the
+ * input word's own length if that is larger; and one word's expansion may
+ * copy and pattern-match at most CB_EXPAND_MAX_WORK bytes (cells) in all.
+ * Both fail with CB_ERR_INPUT, "expansion of ... exceeds N bytes". */
+#define CB_EXPAND_MAX_VALUE ((size_t)1 << 20)
+#define CB_EXPAND_MAX_WORK ((size_t)32 << 20)
+
 /* ProcessWord: one word in, one string out, no word splitting.
  * opts may be NULL. *out is newly allocated on success. */
 int cb_expand_word(const char *word, const cb_env_t *env, const cb_expand_opts_t *opts,

@@ -315,6 +315,19 @@ static void test_eval_errors_have_locations(void **state) {
     eval_fails(f, "Containerfile:2:1: VOLUME specified can not be an empty string");
 }
 
+/* ENV A=$A$A doubles A on every line: the line that would take it past
+ * CB_EXPAND_MAX_VALUE fails with its place, the one before still works. */
+static void test_env_doubling_is_bounded(void **state) {
+    fixture_t *f = *state;
+    tb_add(&f->t, "from", NULL, "scratch");
+    tb_add(&f->t, "env", NULL, "A\n0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n=");
+    for (int i = 0; i < 14; i++) /* 64 << 14 == 1 MiB, the limit itself */
+        tb_add(&f->t, "env", NULL, "A\n$A$A\n=");
+    tb_add(&f->t, "env", NULL, "A\n$A$A\n=");
+    eval_fails(f, "Containerfile:17:1: failed to process \"$A$A\": expansion of \"$A\" exceeds "
+                  "1048576 bytes");
+}
+
 static void test_blank_base_and_bad_platform(void **state) {
     fixture_t *f = *state;
     tb_add(&f->t, "from", NULL, "$NOPE");
@@ -390,6 +403,7 @@ int main(void) {
         T(test_copy_heredoc_bodies),
         T(test_target_prunes_evaluation),
         T(test_eval_errors_have_locations),
+        T(test_env_doubling_is_bounded),
         T(test_blank_base_and_bad_platform),
         T(test_bad_platform),
         T(test_bad_mount_after_expansion),
