@@ -125,6 +125,7 @@ typedef struct evaluator {
     cb_env_t build_args;
     cb_strv_t consumed; /* build arg names some ARG declared */
     char escape;
+    size_t *expand_work; /* what all its expansions may still spend */
 } evaluator_t;
 
 /* One expansion context: the variables visible to one instruction and the
@@ -182,6 +183,7 @@ static void ectx_init(ectx_t *e, const evaluator_t *x, const scope_t *sc, cb_ins
     e->opts.escape = x->escape;
     e->opts.on_lookup = on_lookup;
     e->opts.ctx = e;
+    e->opts.work = x->expand_work;
 }
 
 static void ectx_free(ectx_t *e) {
@@ -624,7 +626,9 @@ int cb_eval_program(cb_program_t *prog, const cb_eval_opts_t *opts, cb_eval_t **
     ev->nstages = prog->nstages;
     ev->stage_env = cb_xcalloc(prog->nstages ? prog->nstages : 1, sizeof *ev->stage_env);
     ev->stage_args = cb_xcalloc(prog->nstages ? prog->nstages : 1, sizeof *ev->stage_args);
-    evaluator_t x = {.prog = prog, .opts = opts, .ev = ev, .escape = prog->ast ? prog->ast->escape : '\\'};
+    size_t expand_work = CB_EXPAND_MAX_TOTAL_WORK;
+    evaluator_t x = {.prog = prog, .opts = opts, .ev = ev, .escape = prog->ast ? prog->ast->escape : '\\',
+                     .expand_work = &expand_work};
     if (opts->build_args)
         for (size_t i = 0; i < opts->build_args->len; i++) {
             const char *kv = opts->build_args->items[i];

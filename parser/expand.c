@@ -2,6 +2,7 @@
  * frontend/dockerfile/shell lexer rune by rune (see expand.h). Only the
  * pattern operators live elsewhere (expand_pattern.c).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "parser/expand.h"
@@ -157,6 +158,11 @@ int cb_expand_charge(cb_expand_budget_t *b, size_t n, cb_error_t **err) {
         return 0;
     }
     b->work = 0;
+    if (b->shared)
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "expansions exceed %zu bytes of intermediate values and pattern "
+                                 "matching in all (the limit of one Containerfile)",
+                                 (size_t)CB_EXPAND_MAX_TOTAL_WORK);
     return cb_error_kind_set(err, CB_ERR_INPUT,
                              "expansion exceeds %zu bytes of intermediate values and pattern "
                              "matching in all",
@@ -435,6 +441,12 @@ static int process(const char *word, const cb_env_t *env, const cb_expand_opts_t
         .opts = opts,
         .budget = {.max_value = CB_EXPAND_MAX_VALUE, .work = CB_EXPAND_MAX_WORK},
     };
+    size_t shared = opts && opts->work ? *opts->work : SIZE_MAX;
+    if (shared < lx.budget.work) {
+        lx.budget.work = shared;
+        lx.budget.shared = true;
+    }
+    size_t work_at_start = lx.budget.work;
     /* A long literal word is the user's own text, not an expansion's growth. */
     if (lx.len > lx.budget.max_value)
         lx.budget.max_value = lx.len;
@@ -445,6 +457,8 @@ static int process(const char *word, const cb_env_t *env, const cb_expand_opts_t
     int r = process_stop_on(&lx, CB_RUNE_EOF, false, out, words_out ? &w : NULL, err);
     if (r == 0 && out->len > lx.budget.max_value) /* text after the last ${...} */
         r = too_big(&lx, 0, err);
+    if (opts && opts->work)
+        *opts->work -= work_at_start - lx.budget.work;
     if (r == 0 && words_out) {
         if (w.word.len > 0)
             words_push(&w);

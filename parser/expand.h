@@ -31,6 +31,9 @@ typedef struct cb_expand_opts {
      * record which build args an instruction uses (cache keys). */
     void (*on_lookup)(void *ctx, const char *name, bool found);
     void *ctx;
+    /* An allowance shared by many calls, spent as they go; each call still
+     * gets at most CB_EXPAND_MAX_WORK. NULL: CB_EXPAND_MAX_WORK per call. */
+    size_t *work;
 } cb_expand_opts_t;
 
 /* Bounds of one expansion. BuildKit's lexer has none (Go's heap is the
@@ -42,6 +45,9 @@ typedef struct cb_expand_opts {
  * Both fail with CB_ERR_INPUT, "expansion of ... exceeds N bytes". */
 #define CB_EXPAND_MAX_VALUE ((size_t)1 << 20)
 #define CB_EXPAND_MAX_WORK ((size_t)32 << 20)
+/* The allowance of a whole Containerfile's evaluation (cb_expand_opts_t.work):
+ * without it, every line could spend CB_EXPAND_MAX_WORK on one large ENV. */
+#define CB_EXPAND_MAX_TOTAL_WORK ((size_t)128 << 20)
 
 /* ProcessWord: one word in, one string out, no word splitting.
  * opts may be NULL. *out is newly allocated on success. */

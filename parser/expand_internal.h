@@ -48,6 +48,7 @@ void cb_runes_free(cb_runes_t *r);
 typedef struct cb_expand_budget {
     size_t max_value;
     size_t work;
+    bool shared; /* work is what is left of cb_expand_opts_t.work (for the message) */
 } cb_expand_budget_t;
 
 /* Charges n units of work; an error (CB_ERR_INPUT) once the allowance is spent. */

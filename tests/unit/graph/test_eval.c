@@ -328,6 +328,30 @@ static void test_env_doubling_is_bounded(void **state) {
                   "1048576 bytes");
 }
 
+/* The evaluation shares one allowance (CB_EXPAND_MAX_TOTAL_WORK): a 1 MiB
+ * ENV may be copied by a hundred lines, not by every line of a long file. */
+static void add_big_env(fixture_t *f, int copies) {
+    tb_add(&f->t, "from", NULL, "scratch");
+    tb_add(&f->t, "env", NULL, "P\n0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n=");
+    for (int i = 0; i < 14; i++)
+        tb_add(&f->t, "env", NULL, "P\n$P$P\n=");
+    for (int i = 0; i < copies; i++)
+        tb_add(&f->t, "env", NULL, "Q\n$P\n=");
+}
+
+static void test_total_expansion_work_bounded(void **state) {
+    fixture_t *f = *state;
+    add_big_env(f, 140);
+    eval_fails(f, "expansions exceed 134217728 bytes of intermediate values and pattern matching "
+                  "in all (the limit of one Containerfile)");
+}
+
+static void test_total_expansion_work_under(void **state) {
+    fixture_t *f = *state;
+    add_big_env(f, 100);
+    eval_ok(f);
+}
+
 static void test_blank_base_and_bad_platform(void **state) {
     fixture_t *f = *state;
     tb_add(&f->t, "from", NULL, "$NOPE");
@@ -404,6 +428,8 @@ int main(void) {
         T(test_target_prunes_evaluation),
         T(test_eval_errors_have_locations),
         T(test_env_doubling_is_bounded),
+        T(test_total_expansion_work_bounded),
+        T(test_total_expansion_work_under),
         T(test_blank_base_and_bad_platform),
         T(test_bad_platform),
         T(test_bad_mount_after_expansion),
