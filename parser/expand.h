@@ -44,7 +44,7 @@ typedef struct cb_expand_opts {
  * copy and pattern-match at most CB_EXPAND_MAX_WORK bytes (cells) in all.
  * Both fail with CB_ERR_INPUT, "expansion of ... exceeds N bytes". */
 #define CB_EXPAND_MAX_VALUE ((size_t)1 << 20)
-#define CB_EXPAND_MAX_WORK ((size_t)32 << 20)
+#define CB_EXPAND_MAX_WORK ((size_t)8 << 20)
 /* The allowance of a whole Containerfile's evaluation (cb_expand_opts_t.work):
  * without it, every line could spend CB_EXPAND_MAX_WORK on one large ENV. */
 #define CB_EXPAND_MAX_TOTAL_WORK ((size_t)128 << 20)
