@@ -154,6 +154,24 @@ static void test_env_shadows_arg(void **state) {
     assert_string_equal(value_of(f, 1, 2), "env"); /* ENV wins even when first */
 }
 
+/* Pairs of one ARG line see the pairs before them, except where an ENV of
+ * the same name shadows them; a build arg given on the command line counts
+ * as set too. (eval_arg keeps one context for the line up to date.) */
+static void test_arg_pairs_see_earlier_pairs(void **state) {
+    fixture_t *f = *state;
+    cb_strv_push(&f->build_args, "G=given");
+    tb_add(&f->t, "from", NULL, "scratch");
+    tb_add(&f->t, "env", NULL, "E\nenv\n=");
+    tb_add(&f->t, "arg", NULL, "A=1\nB=$A-$E\nE=arg\nC=$E-$B\nG\nD=$G-$C\nA=2\nF=$A");
+    tb_add(&f->t, "run", NULL, "echo $A $B $C $D $E $F");
+    eval_ok(f);
+    cb_instr_arg_t *a = (cb_instr_arg_t *)instr(f, 0, 1);
+    assert_string_equal(a->args[1].value, "1-env");
+    assert_string_equal(a->args[3].value, "env-1-env");
+    assert_string_equal(a->args[5].value, "given-env-1-env");
+    assert_string_equal(a->args[7].value, "2");
+}
+
 static void test_undefined_arg_is_empty(void **state) {
     fixture_t *f = *state;
     tb_add(&f->t, "from", NULL, "scratch");
@@ -428,6 +446,7 @@ int main(void) {
         T(test_target_prunes_evaluation),
         T(test_eval_errors_have_locations),
         T(test_env_doubling_is_bounded),
+        T(test_arg_pairs_see_earlier_pairs),
         T(test_total_expansion_work_bounded),
         T(test_total_expansion_work_under),
         T(test_blank_base_and_bad_platform),
