@@ -96,7 +96,7 @@ tar_unpack() {
     [ -n "$base_layer" ] || base_layer=${layers%%$'\n'*}
     [ "${layers%%$'\n'*}" = "$base_layer" ] || { echo "the base layer is not busybox's"; return 1; }
     for l in ${layers#*$'\n'}; do
-        tar -xf "$CBUILD_ROOT/store/blobs/sha256/${l#sha256:}" -C "$2" || { echo "tar: layer $l"; return 1; }
+        tar --warning=no-unknown-keyword -xf "$CBUILD_ROOT/store/blobs/sha256/${l#sha256:}" -C "$2" || { echo "tar: layer $l"; return 1; }
         while IFS= read -r -d '' w; do
             [ "${w##*/}" = .wh..wh..opq ] && { echo "layer $l: an opaque dir, not expected here"; return 1; }
             rm -rf -- "${w%/*}/${w##*/.wh.}" "$w"
