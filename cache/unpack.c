@@ -39,10 +39,10 @@ static int archive_fail(cb_error_t **err, struct archive *a, const char *file) {
                              archive_error_string(a) ? archive_error_string(a) : "bad archive");
 }
 
-/* The callers name the archive. Filter 0 counts the decompressed bytes the tar reader has taken: headers
+/* Filter 0 counts the decompressed bytes the tar reader has taken: headers
  * and data alike, so a bomb of many empty entries is bounded as well as one
  * of a few huge files. Checked per header and per data block, so at most a
- * block (64 KiB) more reaches the disk. */
+ * block (64 KiB) more reaches the disk. The callers name the archive. */
 static int over_limit(struct archive *in, uint64_t max_size, cb_error_t **err) {
     if (max_size == 0 || (uint64_t)archive_filter_bytes(in, 0) <= max_size)
         return 0;

@@ -12,7 +12,8 @@
  * directory under tmp. Absolute names, ".." components, devices and FIFOs
  * are refused; symlinks only when allow_symlinks (docker save uses relative
  * ones to share layers), and never written through. More than max_size
- * bytes of tar stream after decompression (0: any) is an error. *dir_out is the new directory (removed again on failure). */
+ * bytes of tar stream after decompression (0: any) is an error. *dir_out
+ * is the new directory (removed again on failure). */
 int cb_unpack_archive(const char *file, const char *tmp, bool allow_symlinks, uint64_t max_size,
                       char **dir_out, cb_error_t **err);
 /* Opens dir/rel for reading, following symlinks only while they stay inside dir. */

@@ -634,7 +634,10 @@ int cb_eval_program(cb_program_t *prog, const cb_eval_opts_t *opts, cb_eval_t **
     ev->stage_env = cb_xcalloc(prog->nstages ? prog->nstages : 1, sizeof *ev->stage_env);
     ev->stage_args = cb_xcalloc(prog->nstages ? prog->nstages : 1, sizeof *ev->stage_args);
     size_t expand_work = CB_EXPAND_MAX_TOTAL_WORK;
-    evaluator_t x = {.prog = prog, .opts = opts, .ev = ev, .escape = prog->ast ? prog->ast->escape : '\\',
+    evaluator_t x = {.prog = prog,
+                     .opts = opts,
+                     .ev = ev,
+                     .escape = prog->ast ? prog->ast->escape : '\\',
                      .expand_work = &expand_work};
     if (opts->build_args)
         for (size_t i = 0; i < opts->build_args->len; i++) {

@@ -410,7 +410,8 @@ out:
 static char *quote_n(const char *s, size_t len) {
     cb_buf_t b = CB_BUF_INIT;
     cb_buf_putc(&b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + len; p++) {
+    const unsigned char *end = (const unsigned char *)s + len;
+    for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
         if (*p == '"' || *p == '\\')
             cb_buf_printf(&b, "\\%c", *p);
         else if (*p == '\n')
