@@ -82,7 +82,8 @@ typedef struct cb_build {
     time_t created;     /* config and history times */
     bool rootless;      /* not real root: chowns in unpacked trees are best effort */
     bool ids_exact;     /* files carry the image's ids (root, or a subordinate-id namespace) */
-    uint64_t max_layer_size; /* uncompressed bytes a base layer or ADD archive may hold; 0: any */
+    /* uncompressed bytes a base layer, ADD archive or image archive may hold; 0: any */
+    uint64_t max_layer_size;
     cb_layer_compression_t compression;
     cb_base_image_t **bases; /* resolved FROM and COPY --from images */
     size_t nbases;

@@ -9,10 +9,10 @@
 #include "common/util.h"
 
 int cb_layout_import_oci_archive(const cb_store_t *store, const char *file, const char *tag,
-                                 const cb_oci_platform_t *platform, cb_oci_descriptor_t *out,
-                                 cb_error_t **err) {
+                                 const cb_oci_platform_t *platform, uint64_t max_size,
+                                 cb_oci_descriptor_t *out, cb_error_t **err) {
     cb_autofree char *dir = NULL;
-    if (cb_unpack_archive(file, store->tmp, false, &dir, err) < 0)
+    if (cb_unpack_archive(file, store->tmp, false, max_size, &dir, err) < 0)
         return cb_error_wrap(err, "oci-archive:%s", file);
     int r = cb_layout_import_dir(store, dir, tag, platform, out, err);
     cb_remove_tree(dir);
@@ -184,9 +184,10 @@ static int stage_docker_image(cb_stage_t *st, const char *dir, const char *name,
 }
 
 int cb_layout_import_docker_archive(const cb_store_t *store, const char *file, const char *name,
-                                    cb_oci_descriptor_t *out, cb_error_t **err) {
+                                    uint64_t max_size, cb_oci_descriptor_t *out,
+                                    cb_error_t **err) {
     cb_autofree char *dir = NULL;
-    if (cb_unpack_archive(file, store->tmp, true, &dir, err) < 0)
+    if (cb_unpack_archive(file, store->tmp, true, max_size, &dir, err) < 0)
         return cb_error_wrap(err, "docker-archive:%s", file);
     cb_stage_t st = {store, NULL, 0};
     int r = stage_docker_image(&st, dir, name, out, err);

@@ -41,18 +41,22 @@
 int cb_layout_import_dir(const cb_store_t *store, const char *dir, const char *tag,
                          const cb_oci_platform_t *platform, cb_oci_descriptor_t *out,
                          cb_error_t **err);
+/* max_size bounds what an archive may unpack to (tar headers and file
+ * bytes, after decompression; 0: no bound): a few KB of gzip must not fill
+ * the disk under tmp/. The builder passes cbuild.conf's max-layer-size. */
 int cb_layout_import_oci_archive(const cb_store_t *store, const char *file, const char *tag,
-                                 const cb_oci_platform_t *platform, cb_oci_descriptor_t *out,
-                                 cb_error_t **err);
+                                 const cb_oci_platform_t *platform, uint64_t max_size,
+                                 cb_oci_descriptor_t *out, cb_error_t **err);
 /* name selects the RepoTags entry; NULL takes the only image. */
 int cb_layout_import_docker_archive(const cb_store_t *store, const char *file, const char *name,
-                                    cb_oci_descriptor_t *out, cb_error_t **err);
+                                    uint64_t max_size, cb_oci_descriptor_t *out,
+                                    cb_error_t **err);
 /* "oci:DIR[:TAG]", "oci-archive:FILE[:TAG]" or "docker-archive:FILE[:NAME]"
  * (split at the first ':' after the transport, as skopeo does). Returns 1
  * without touching *out when ref has none of these transports. */
 int cb_layout_import_ref(const cb_store_t *store, const char *ref,
-                         const cb_oci_platform_t *platform, cb_oci_descriptor_t *out,
-                         cb_error_t **err);
+                         const cb_oci_platform_t *platform, uint64_t max_size,
+                         cb_oci_descriptor_t *out, cb_error_t **err);
 
 int cb_export_oci_dir(const cb_store_t *store, const cb_oci_descriptor_t *manifest,
                       const char *name, const char *dest, cb_error_t **err);

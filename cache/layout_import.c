@@ -196,8 +196,8 @@ int cb_layout_import_dir(const cb_store_t *store, const char *dir, const char *t
 }
 
 int cb_layout_import_ref(const cb_store_t *store, const char *ref,
-                         const cb_oci_platform_t *platform, cb_oci_descriptor_t *out,
-                         cb_error_t **err) {
+                         const cb_oci_platform_t *platform, uint64_t max_size,
+                         cb_oci_descriptor_t *out, cb_error_t **err) {
     static const char *transports[] = {"oci:", "oci-archive:", "docker-archive:"};
     size_t t = 0;
     while (t < CB_ARRAY_LEN(transports) && !cb_str_has_prefix(ref, transports[t]))
@@ -214,8 +214,8 @@ int cb_layout_import_ref(const cb_store_t *store, const char *ref,
     case 0:
         return cb_layout_import_dir(store, path, tag, platform, out, err);
     case 1:
-        return cb_layout_import_oci_archive(store, path, tag, platform, out, err);
+        return cb_layout_import_oci_archive(store, path, tag, platform, max_size, out, err);
     default:
-        return cb_layout_import_docker_archive(store, path, tag, out, err);
+        return cb_layout_import_docker_archive(store, path, tag, max_size, out, err);
     }
 }

@@ -39,8 +39,22 @@ static int archive_fail(cb_error_t **err, struct archive *a, const char *file) {
                              archive_error_string(a) ? archive_error_string(a) : "bad archive");
 }
 
+/* Filter 0 counts the decompressed bytes the tar reader has taken: headers
+ * and data alike, so a bomb of many empty entries is bounded as well as one
+ * of a few huge files. Checked per header and per data block, so at most a
+ * block (64 KiB) more reaches the disk. The callers name the archive. */
+static int over_limit(struct archive *in, uint64_t max_size, cb_error_t **err) {
+    if (max_size == 0 || (uint64_t)archive_filter_bytes(in, 0) <= max_size)
+        return 0;
+    return cb_error_kind_set(err, CB_ERR_INPUT,
+                             "unpacks to more than %llu bytes (the limit, cbuild.conf "
+                             "max-layer-size)",
+                             (unsigned long long)max_size);
+}
+
 static int unpack_entries(struct archive *in, struct archive *out, const char *file,
-                          const char *dir, bool allow_symlinks, cb_error_t **err) {
+                          const char *dir, bool allow_symlinks, uint64_t max_size,
+                          cb_error_t **err) {
     struct archive_entry *e;
     for (;;) {
         int r = archive_read_next_header(in, &e);
@@ -48,6 +62,8 @@ static int unpack_entries(struct archive *in, struct archive *out, const char *f
             return 0;
         if (r < ARCHIVE_WARN)
             return archive_fail(err, in, file);
+        if (over_limit(in, max_size, err) < 0)
+            return -1;
         const char *name = archive_entry_pathname(e);
         if (name == NULL || !safe_name(name))
             return cb_error_kind_set(err, CB_ERR_INPUT, "%s: unsafe entry name '%s'", file,
@@ -80,6 +96,8 @@ static int unpack_entries(struct archive *in, struct archive *out, const char *f
             size_t size;
             la_int64_t off;
             while ((r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK) {
+                if (over_limit(in, max_size, err) < 0)
+                    return -1;
                 if (archive_write_data_block(out, buf, size, off) < ARCHIVE_WARN)
                     return cb_error_kind_set(err, CB_ERR_SYSTEM, "%s: %s: %s", file, name,
                                              archive_error_string(out));
@@ -93,8 +111,8 @@ static int unpack_entries(struct archive *in, struct archive *out, const char *f
     }
 }
 
-int cb_unpack_archive(const char *file, const char *tmp, bool allow_symlinks, char **dir_out,
-                      cb_error_t **err) {
+int cb_unpack_archive(const char *file, const char *tmp, bool allow_symlinks, uint64_t max_size,
+                      char **dir_out, cb_error_t **err) {
     cb_autofree char *dir = cb_xasprintf("%s/unpack-XXXXXX", tmp);
     if (mkdtemp(dir) == NULL)
         return cb_error_set(err, errno, "create a staging directory in %s", tmp);
@@ -109,7 +127,7 @@ int cb_unpack_archive(const char *file, const char *tmp, bool allow_symlinks, ch
     if (archive_read_open_filename(in, file, 1 << 16) != ARCHIVE_OK) {
         r = errno ? cb_error_set(err, errno, "open %s", file) : archive_fail(err, in, file);
     } else {
-        r = unpack_entries(in, out, file, dir, allow_symlinks, err);
+        r = unpack_entries(in, out, file, dir, allow_symlinks, max_size, err);
     }
     archive_read_free(in);
     archive_write_free(out);

@@ -54,6 +54,7 @@
     X(archive_entry_xattr_reset) \
     X(archive_errno) \
     X(archive_error_string) \
+    X(archive_filter_bytes) \
     X(archive_filter_code) \
     X(archive_read_data) \
     X(archive_read_data_block) \
@@ -149,6 +150,7 @@ static inline const cb_archive_api_t *cb_archive_api(void) {
 #define archive_entry_xattr_reset (cb_archive_api()->archive_entry_xattr_reset)
 #define archive_errno (cb_archive_api()->archive_errno)
 #define archive_error_string (cb_archive_api()->archive_error_string)
+#define archive_filter_bytes (cb_archive_api()->archive_filter_bytes)
 #define archive_filter_code (cb_archive_api()->archive_filter_code)
 #define archive_read_data (cb_archive_api()->archive_read_data)
 #define archive_read_data_block (cb_archive_api()->archive_read_data_block)

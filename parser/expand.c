@@ -2,6 +2,7 @@
  * frontend/dockerfile/shell lexer rune by rune (see expand.h). Only the
  * pattern operators live elsewhere (expand_pattern.c).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "parser/expand.h"
@@ -18,13 +19,12 @@ typedef struct lexer {
     const cb_env_t *env;
     const cb_expand_opts_t *opts;
     int depth; /* of nested ${...} */
+    cb_expand_budget_t budget;
 } lexer_t;
 
 /* Go's growable stacks make BuildKit's recursion unbounded; ours is not, so
  * absurd nesting is refused instead of overflowing the stack. */
 #define MAX_NESTING 256
-/* Largest expansion result accepted (see process_replace). */
-#define MAX_RESULT (16 << 20)
 
 /* Word splitting state (BuildKit's wordsStruct): `in_word` can be true while
  * `word` is empty (after ""), which matters for where a space ends a word. */
@@ -141,6 +141,34 @@ static int read_operand(lexer_t *lx, int32_t stop, bool raw, cb_buf_t *word, cb_
     return -1;
 }
 
+/* Go's %q of the first bytes of s, for naming a construct in a message. */
+static char *quote_n(const char *s, size_t len);
+
+/* The construct that began at input offset `start`, as the user wrote it. */
+static int too_big(const lexer_t *lx, size_t start, cb_error_t **err) {
+    size_t n = lx->pos - start;
+    cb_autofree char *q = quote_n(lx->s + start, n > 60 ? 60 : n);
+    return cb_error_kind_set(err, CB_ERR_INPUT, "expansion of %s%s exceeds %zu bytes", q,
+                             n > 60 ? "..." : "", lx->budget.max_value);
+}
+
+int cb_expand_charge(cb_expand_budget_t *b, size_t n, cb_error_t **err) {
+    if (n <= b->work) {
+        b->work -= n;
+        return 0;
+    }
+    b->work = 0;
+    if (b->shared)
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "expansions exceed %zu bytes of intermediate values and pattern "
+                                 "matching in all (the limit of one Containerfile)",
+                                 (size_t)CB_EXPAND_MAX_TOTAL_WORK);
+    return cb_error_kind_set(err, CB_ERR_INPUT,
+                             "expansion exceeds %zu bytes of intermediate values and pattern "
+                             "matching in all",
+                             (size_t)CB_EXPAND_MAX_WORK);
+}
+
 static int apply_modifier(lexer_t *lx, const char *name, cb_buf_t *op, bool null_is_unset,
                           int32_t ch, cb_buf_t *out, cb_error_t **err) {
     cb_autobuf cb_buf_t word = CB_BUF_INIT;
@@ -174,8 +202,8 @@ static int apply_modifier(lexer_t *lx, const char *name, cb_buf_t *op, bool null
         if (longest)
             pat++;
         if (ch == '%')
-            return cb_expand_trim_suffix(value ? value : "", pat, longest, out, err);
-        return cb_expand_trim_prefix(value ? value : "", pat, longest, out, err);
+            return cb_expand_trim_suffix(value ? value : "", pat, longest, &lx->budget, out, err);
+        return cb_expand_trim_prefix(value ? value : "", pat, longest, &lx->budget, out, err);
     }
     default:
         return cb_error_kind_set(err, CB_ERR_SYNTAX, "unsupported modifier (%s) in substitution",
@@ -193,15 +221,8 @@ static int process_replace(lexer_t *lx, const char *name, cb_buf_t *out, cb_erro
         read_operand(lx, '}', true, &replacement, err) < 0)
         return -1;
     const char *value = lookup(lx, name);
-    /* Nested ${V//p/${V//p/...}} multiplies the length at every level (an
-     * 800-byte word reached 91 MB); refuse before building such a result. */
-    size_t vlen = value ? strlen(value) : 0;
-    size_t most = vlen + (all ? vlen + 1 : 1) * replacement.len;
-    if (most > MAX_RESULT || out->len + most > MAX_RESULT)
-        return cb_error_kind_set(err, CB_ERR_INPUT,
-                                 "${%s/.../...}: the result would exceed %d MiB", name, MAX_RESULT >> 20);
-    return cb_expand_replace(value ? value : "", cb_buf_str(&pattern), cb_buf_str(&replacement),
-                             all, out, err);
+    return cb_expand_replace(name, value ? value : "", cb_buf_str(&pattern),
+                             cb_buf_str(&replacement), all, &lx->budget, out, err);
 }
 
 /* At a '$': appends the expansion to out. */
@@ -332,6 +353,7 @@ static int process_stop_on(lexer_t *lx, int32_t stop, bool raw_escapes, cb_buf_t
             goto out;
         }
         if (ch == '$' || ch == '\'' || ch == '"') {
+            size_t start = lx->pos;
             cb_buf_t tmp = CB_BUF_INIT;
             if (ch == '$')
                 r = process_dollar(lx, &tmp, err);
@@ -339,6 +361,11 @@ static int process_stop_on(lexer_t *lx, int32_t stop, bool raw_escapes, cb_buf_t
                 r = process_single_quote(lx, &tmp, err);
             else
                 r = process_double_quote(lx, &tmp, err);
+            /* Every level a value passes through copies it once more. */
+            if (r == 0 && out->len + tmp.len > lx->budget.max_value)
+                r = too_big(lx, start, err);
+            if (r == 0)
+                r = cb_expand_charge(&lx->budget, tmp.len, err);
             if (r == 0) {
                 cb_buf_add(out, tmp.data ? tmp.data : "", tmp.len);
                 if (ch == '$')
@@ -380,10 +407,11 @@ out:
 }
 
 /* Go's %q, enough for error messages: quotes, backslashes and controls escaped. */
-static char *quote(const char *s) {
+static char *quote_n(const char *s, size_t len) {
     cb_buf_t b = CB_BUF_INIT;
     cb_buf_putc(&b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *end = (const unsigned char *)s + len;
+    for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
         if (*p == '"' || *p == '\\')
             cb_buf_printf(&b, "\\%c", *p);
         else if (*p == '\n')
@@ -399,6 +427,10 @@ static char *quote(const char *s) {
     return cb_buf_steal(&b);
 }
 
+static char *quote(const char *s) {
+    return quote_n(s, strlen(s));
+}
+
 static int process(const char *word, const cb_env_t *env, const cb_expand_opts_t *opts,
                    cb_buf_t *out, cb_strv_t *words_out, cb_error_t **err) {
     static const cb_env_t empty = CB_ENV_INIT;
@@ -408,12 +440,26 @@ static int process(const char *word, const cb_env_t *env, const cb_expand_opts_t
         .escape = opts && opts->escape ? (unsigned char)opts->escape : '\\',
         .env = env ? env : &empty,
         .opts = opts,
+        .budget = {.max_value = CB_EXPAND_MAX_VALUE, .work = CB_EXPAND_MAX_WORK},
     };
+    size_t shared = opts && opts->work ? *opts->work : SIZE_MAX;
+    if (shared < lx.budget.work) {
+        lx.budget.work = shared;
+        lx.budget.shared = true;
+    }
+    size_t work_at_start = lx.budget.work;
+    /* A long literal word is the user's own text, not an expansion's growth. */
+    if (lx.len > lx.budget.max_value)
+        lx.budget.max_value = lx.len;
     if (lx.len >= 3 && memcmp(word, "\xEF\xBB\xBF", 3) == 0)
         lx.pos = 3; /* Go's text/scanner skips a leading byte order mark */
     cb_strv_t split = CB_STRV_INIT;
     words_t w = {.out = &split, .word = CB_BUF_INIT, .in_word = false};
     int r = process_stop_on(&lx, CB_RUNE_EOF, false, out, words_out ? &w : NULL, err);
+    if (r == 0 && out->len > lx.budget.max_value) /* text after the last ${...} */
+        r = too_big(&lx, 0, err);
+    if (opts && opts->work)
+        *opts->work -= work_at_start - lx.budget.work;
     if (r == 0 && words_out) {
         if (w.word.len > 0)
             words_push(&w);

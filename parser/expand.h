@@ -31,7 +31,23 @@ typedef struct cb_expand_opts {
      * record which build args an instruction uses (cache keys). */
     void (*on_lookup)(void *ctx, const char *name, bool found);
     void *ctx;
+    /* An allowance shared by many calls, spent as they go; each call still
+     * gets at most CB_EXPAND_MAX_WORK. NULL: CB_EXPAND_MAX_WORK per call. */
+    size_t *work;
 } cb_expand_opts_t;
+
+/* Bounds of one expansion. BuildKit's lexer has none (Go's heap is the
+ * limit), so nested ${V//p/${V//p/...}} or ENV A=$A$A lines grow a value
+ * geometrically. A value that expansion builds (a ${...} result, an
+ * operand, the whole result) may not exceed CB_EXPAND_MAX_VALUE bytes, or the
+ * input word's own length if that is larger; and one word's expansion may
+ * copy and pattern-match at most CB_EXPAND_MAX_WORK bytes (cells) in all.
+ * Both fail with CB_ERR_INPUT, "expansion of ... exceeds N bytes". */
+#define CB_EXPAND_MAX_VALUE ((size_t)1 << 20)
+#define CB_EXPAND_MAX_WORK ((size_t)8 << 20)
+/* The allowance of a whole Containerfile's evaluation (cb_expand_opts_t.work):
+ * without it, every line could spend CB_EXPAND_MAX_WORK on one large ENV. */
+#define CB_EXPAND_MAX_TOTAL_WORK ((size_t)128 << 20)
 
 /* ProcessWord: one word in, one string out, no word splitting.
  * opts may be NULL. *out is newly allocated on success. */

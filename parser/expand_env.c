@@ -15,7 +15,14 @@ static ssize_t find(const cb_env_t *env, const char *name) {
 
 void cb_env_set(cb_env_t *env, const char *name, const char *value) {
     ssize_t i = find(env, name);
-    char *entry = cb_xasprintf("%s=%s", name, value);
+    /* Not cb_xasprintf: glibc's printf copies a %s byte by byte, and every
+     * instruction's evaluation sets each ENV again (test_eval with 160 lines
+     * under a 1 MiB ENV: 3.2 s, 0.26 s with memcpy). */
+    size_t n = strlen(name), v = strlen(value);
+    char *entry = cb_xmalloc(n + v + 2);
+    memcpy(entry, name, n);
+    entry[n] = '=';
+    memcpy(entry + n + 1, value, v + 1);
     if (i >= 0) {
         free(env->vars.items[i]);
         env->vars.items[i] = entry;

@@ -39,15 +39,33 @@ typedef struct cb_runes {
 void cb_runes_decode(cb_runes_t *r, const char *s);
 void cb_runes_free(cb_runes_t *r);
 
+/* What one expansion (one cb_expand_word/words call) may still spend.
+ * max_value bounds every value it builds (a ${...} result, an operand, the
+ * whole result), so nesting cannot grow a value geometrically; work is
+ * charged with every byte a ${...} hands to its caller (so depth x size
+ * counts) and with every cell of pattern matching, so many moderately large
+ * steps cannot add up to minutes either. */
+typedef struct cb_expand_budget {
+    size_t max_value;
+    size_t work;
+    bool shared; /* work is what is left of cb_expand_opts_t.work (for the message) */
+} cb_expand_budget_t;
+
+/* Charges n units of work; an error (CB_ERR_INPUT) once the allowance is spent. */
+int cb_expand_charge(cb_expand_budget_t *b, size_t n, cb_error_t **err);
+
 /* The pattern operators. `pattern` is the word after the operator with the
  * escape characters still in it (BuildKit reads it with raw escapes), so
  * `\*`, `\?` and `\\` are literal and `\}` and `\/` drop the backslash.
- * Any other `\x` is an error. All append the result to *out. */
-int cb_expand_trim_prefix(const char *value, const char *pattern, bool longest, cb_buf_t *out,
-                          cb_error_t **err);
-int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest, cb_buf_t *out,
-                          cb_error_t **err);
-int cb_expand_replace(const char *value, const char *pattern, const char *replacement, bool all,
-                      cb_buf_t *out, cb_error_t **err);
+ * Any other `\x` is an error. All append the result to *out; matching is
+ * charged to *b, and replace refuses a result longer than b->max_value
+ * (`name` is the variable, for that message). */
+int cb_expand_trim_prefix(const char *value, const char *pattern, bool longest,
+                          cb_expand_budget_t *b, cb_buf_t *out, cb_error_t **err);
+int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest,
+                          cb_expand_budget_t *b, cb_buf_t *out, cb_error_t **err);
+int cb_expand_replace(const char *name, const char *value, const char *pattern,
+                      const char *replacement, bool all, cb_expand_budget_t *b, cb_buf_t *out,
+                      cb_error_t **err);
 
 #endif

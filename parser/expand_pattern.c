@@ -121,23 +121,46 @@ static ssize_t match_at(matcher_t *m, size_t ti, size_t pos) {
     return star_table(m, ti)[pos];
 }
 
-/* Tables of (stars x value length) entries; refuse what would not fit. */
-#define MAX_CELLS ((size_t)1 << 24)
+/* Tables of (stars x value length) entries, 16 bytes a cell while built;
+ * refuse what would not fit. */
+#define MAX_CELLS ((size_t)1 << 22)
+
+/* What a search costs at most: the literal run before the first star is
+ * walked from one start (anchored) or from every start; each star's table
+ * walks the run after it from every start. */
+static size_t match_cost(const pattern_t *pat, size_t n, bool anchored) {
+    size_t i = 0;
+    while (i < pat->n && pat->toks[i].kind != TOK_STAR)
+        i++;
+    size_t cost = anchored ? i + 1 : (n + 1) * (i + 1);
+    for (size_t run = 0; i < pat->n; i++) {
+        run++;
+        if (i + 1 == pat->n || pat->toks[i + 1].kind == TOK_STAR) {
+            cost += (n + 1) * run;
+            run = 0;
+        }
+    }
+    return cost;
+}
 
 static int matcher_init(matcher_t *m, const pattern_t *pat, const int32_t *s, size_t n,
-                        bool greedy, cb_error_t **err) {
+                        bool greedy, bool anchored, cb_expand_budget_t *b, cb_error_t **err) {
     *m = (matcher_t){.pat = pat, .s = s, .n = n, .greedy = greedy};
+    size_t nstars = 0;
+    for (size_t i = 0; i < pat->n; i++)
+        nstars += pat->toks[i].kind == TOK_STAR;
+    if (nstars > 0 && nstars * (n + 1) > MAX_CELLS)
+        return cb_error_kind_set(err, CB_ERR_INPUT,
+                                 "pattern with %zu wildcards against a %zu-character value is "
+                                 "too expensive to match",
+                                 nstars, n);
+    if (cb_expand_charge(b, match_cost(pat, n, anchored), err) < 0)
+        return cb_error_wrap(err, "matching a %zu-character pattern against a %zu-character value",
+                             pat->n, n);
     m->star_index = cb_xcalloc(pat->n + 1, sizeof *m->star_index);
     for (size_t i = 0; i < pat->n; i++)
         if (pat->toks[i].kind == TOK_STAR)
             m->star_index[i] = m->nstars++;
-    if (m->nstars > 0 && m->nstars * (n + 1) > MAX_CELLS) {
-        free(m->star_index);
-        return cb_error_kind_set(err, CB_ERR_INPUT,
-                                 "pattern with %zu wildcards against a %zu-character value is "
-                                 "too expensive to match",
-                                 m->nstars, n);
-    }
     m->best = cb_xcalloc(m->nstars + 1, sizeof *m->best);
     return 0;
 }
@@ -169,15 +192,15 @@ static int compile_string(const char *pattern, pattern_t *out, cb_error_t **err)
     return r;
 }
 
-int cb_expand_trim_prefix(const char *value, const char *pattern, bool longest, cb_buf_t *out,
-                          cb_error_t **err) {
+int cb_expand_trim_prefix(const char *value, const char *pattern, bool longest,
+                          cb_expand_budget_t *b, cb_buf_t *out, cb_error_t **err) {
     pattern_t pat;
     if (compile_string(pattern, &pat, err) < 0)
         return -1;
     cb_runes_t v;
     cb_runes_decode(&v, value);
     matcher_t m;
-    int r = matcher_init(&m, &pat, v.cp, v.n, longest, err);
+    int r = matcher_init(&m, &pat, v.cp, v.n, longest, true, b, err);
     if (r == 0) {
         ssize_t end = match_at(&m, 0, 0);
         cb_buf_puts(out, end >= 0 ? value + v.off[end] : value);
@@ -188,8 +211,8 @@ int cb_expand_trim_prefix(const char *value, const char *pattern, bool longest, 
     return r;
 }
 
-int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest, cb_buf_t *out,
-                          cb_error_t **err) {
+int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest,
+                          cb_expand_budget_t *b, cb_buf_t *out, cb_error_t **err) {
     cb_runes_t pr, v;
     cb_runes_decode(&pr, pattern);
     /* Reverse the pattern but keep each `\x` pair in order, so it still
@@ -218,7 +241,7 @@ int cb_expand_trim_suffix(const char *value, const char *pattern, bool longest, 
     for (size_t i = 0; i < v.n; i++)
         rv[i] = v.cp[v.n - 1 - i];
     matcher_t m;
-    r = matcher_init(&m, &pat, rv, v.n, longest, err);
+    r = matcher_init(&m, &pat, rv, v.n, longest, true, b, err);
     if (r == 0) {
         ssize_t end = match_at(&m, 0, 0);
         /* BuildKit round-trips the value through []rune here, so invalid
@@ -277,24 +300,31 @@ static void expand_template(cb_buf_t *out, const char *tmpl, const char *match, 
     }
 }
 
-int cb_expand_replace(const char *value, const char *pattern, const char *replacement, bool all,
-                      cb_buf_t *out, cb_error_t **err) {
+int cb_expand_replace(const char *name, const char *value, const char *pattern,
+                      const char *replacement, bool all, cb_expand_budget_t *budget, cb_buf_t *out,
+                      cb_error_t **err) {
     pattern_t pat;
     if (compile_string(pattern, &pat, err) < 0)
         return -1;
     cb_runes_t v;
     cb_runes_decode(&v, value);
     matcher_t m;
-    if (matcher_init(&m, &pat, v.cp, v.n, true, err) < 0) {
+    if (matcher_init(&m, &pat, v.cp, v.n, true, false, budget, err) < 0) {
         cb_runes_free(&v);
         pattern_free(&pat);
         return -1;
     }
+    /* Checked as it grows: $0 in the replacement repeats the match, so the
+     * final length is not known before. */
+    size_t base = out->len;
+    int r = 0;
     if (!all) {
         size_t a;
         ssize_t b = match_search(&m, 0, &a);
         if (b < 0) {
             cb_buf_puts(out, value);
+        } else if (v.off[v.n] - (v.off[b] - v.off[a]) + strlen(replacement) > budget->max_value) {
+            r = -1;
         } else {
             cb_buf_add(out, value, v.off[a]);
             cb_buf_puts(out, replacement);
@@ -314,16 +344,28 @@ int cb_expand_replace(const char *value, const char *pattern, const char *replac
             cb_buf_add(out, value + v.off[last], v.off[a] - v.off[last]);
             if (b > last || a == 0)
                 expand_template(out, replacement, value + v.off[a], v.off[b] - v.off[a]);
+            if (out->len - base > budget->max_value) {
+                r = -1;
+                break;
+            }
             last = b;
             if (search + 1 > b)
                 search++;
             else
                 search = b;
         }
-        cb_buf_puts(out, value + v.off[last]);
+        if (r == 0)
+            cb_buf_puts(out, value + v.off[last]);
+    }
+    if (r == 0 && out->len - base > budget->max_value)
+        r = -1;
+    if (r < 0) {
+        cb_buf_truncate(out, base); /* nothing half-built is left for the caller */
+        cb_error_kind_set(err, CB_ERR_INPUT, "expansion of ${%s/...} exceeds %zu bytes", name,
+                          budget->max_value);
     }
     matcher_free(&m);
     cb_runes_free(&v);
     pattern_free(&pat);
-    return 0;
+    return r;
 }

@@ -66,6 +66,13 @@ as_add hugesize "reading layer: reading 'hugesize.tar': Truncated tar archive"
 as_layer corrupt "reading layer: gzip decompression failed"
 as_layer bomb "layer entry 'zeros1': layer is larger than the limit of 16777216 uncompressed bytes"
 as_add bomb "layer entry 'zeros1': layer is larger than the limit of 16777216 uncompressed bytes"
+# The same limit bounds an image archive as a whole; its staging is removed.
+for tr in oci-archive docker-archive; do
+    printf 'FROM %s:%s\n' "$tr" "$ctx/bomb.tar" >"$ctx/I-$tr"
+    cb_fails "FROM $tr: of a bomb" "^$ctx/I-$tr:1:1: FROM $tr:$ctx/bomb.tar: $tr:$ctx/bomb.tar: unpacks to more than 16777216 bytes \(the limit, cbuild.conf max-layer-size\)\$" \
+        -q -t "i-$tr" -f "$ctx/I-$tr" "$ctx"
+    eq "FROM $tr: of a bomb: nothing left in tmp/" "$(ls -A "$CBUILD_ROOT/tmp")" ""
+done
 
 # Symlinks in an ADD archive lead inside the destination.
 for kind in symlink-abs symlink-rel; do

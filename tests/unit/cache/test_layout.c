@@ -1,10 +1,13 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <cmocka.h>
 
 #include "cache/blob.h"
@@ -115,10 +118,10 @@ static void test_import_tagged_layout(void **state) {
     /* The same import through the transport syntax, with no tag (one image). */
     cb_oci_descriptor_t again;
     char *ref = cb_xasprintf("oci:%s", f->src);
-    assert_int_equal(cb_layout_import_ref(f->store, ref, NULL, &again, &err), 0);
+    assert_int_equal(cb_layout_import_ref(f->store, ref, NULL, 0, &again, &err), 0);
     assert_string_equal(again.digest, manifest);
     free(ref);
-    assert_int_equal(cb_layout_import_ref(f->store, "docker://busybox", NULL, &again, &err), 1);
+    assert_int_equal(cb_layout_import_ref(f->store, "docker://busybox", NULL, 0, &again, &err), 1);
     cb_oci_descriptor_clear(&again);
     cb_oci_descriptor_clear(&d);
 
@@ -327,7 +330,7 @@ static void test_export_round_trips(void **state) {
     char *tar = cb_xasprintf("%s/image.tar", f->dir);
     assert_int_equal(cb_export_oci_archive(f->store, &d, "app:dev", tar, &err), 0);
     char *ref = cb_xasprintf("oci-archive:%s:app:dev", tar);
-    assert_int_equal(cb_layout_import_ref(other, ref, NULL, &back, &err), 0);
+    assert_int_equal(cb_layout_import_ref(other, ref, NULL, 0, &back, &err), 0);
     assert_string_equal(back.digest, manifest);
     cb_oci_descriptor_clear(&back);
     free(ref);
@@ -338,7 +341,7 @@ static void test_export_round_trips(void **state) {
     cb_strv_push(&tags, "app:dev");
     assert_int_equal(cb_export_docker_archive(f->store, &d, &tags, dtar, &err), 0);
     cb_strv_free(&tags);
-    assert_int_equal(cb_layout_import_docker_archive(other, dtar, "localhost/app:dev", &back, &err), 0);
+    assert_int_equal(cb_layout_import_docker_archive(other, dtar, "localhost/app:dev", 0, &back, &err), 0);
     cb_oci_manifest_t *m;
     cb_oci_config_t *cfg;
     assert_int_equal(cb_images_load(other, &back, &m, &cfg, &err), 0);
@@ -349,7 +352,7 @@ static void test_export_round_trips(void **state) {
     cb_oci_manifest_free(m);
     cb_oci_config_free(cfg);
     cb_oci_descriptor_clear(&back);
-    assert_true(cb_layout_import_docker_archive(other, dtar, "nope", &back, &err) < 0);
+    assert_true(cb_layout_import_docker_archive(other, dtar, "nope", 0, &back, &err) < 0);
     cb_error_freep(&err);
 
     /* Archives are never left half-written: a failed export leaves no file. */
@@ -381,7 +384,7 @@ static void test_unsafe_archive_refused(void **state) {
     char *path = cb_xasprintf("%s/evil.tar", f->dir);
     tu_write(path, tar, len);
     cb_oci_descriptor_t d;
-    assert_true(cb_layout_import_oci_archive(f->store, path, NULL, NULL, &d, &err) < 0);
+    assert_true(cb_layout_import_oci_archive(f->store, path, NULL, NULL, 0, &d, &err) < 0);
     char *msg = cb_error_message(err);
     assert_non_null(strstr(msg, "unsafe entry name '../evil'"));
     free(msg);
@@ -395,13 +398,87 @@ static void test_unsafe_archive_refused(void **state) {
     free(tar);
     tu_make_tar("hello.txt", "hi", &tar, &len);
     tu_write(path, tar, len);
-    assert_true(cb_layout_import_docker_archive(f->store, path, NULL, &d, &err) < 0);
+    assert_true(cb_layout_import_docker_archive(f->store, path, NULL, 0, &d, &err) < 0);
     msg = cb_error_message(err);
     assert_non_null(strstr(msg, "not a docker-archive"));
     free(msg);
     free(escaped);
     free(path);
     free(tar);
+}
+
+/* A gzip bomb: `files` entries of `size` zero bytes each, a few KB on disk. */
+static void write_bomb(const char *path, int files, size_t size) {
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_gzip(a);
+    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+    static const char zeros[65536];
+    for (int i = 0; i < files; i++) {
+        struct archive_entry *e = archive_entry_new();
+        char name[32];
+        snprintf(name, sizeof name, "z%d", i);
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, (la_int64_t)size);
+        assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+        for (size_t done = 0; done < size; done += sizeof zeros)
+            archive_write_data(a, zeros, size - done < sizeof zeros ? size - done : sizeof zeros);
+        archive_entry_free(e);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+}
+
+static void expect_over(fixture_t *f, const char *path, bool docker, uint64_t max) {
+    cb_autoerr cb_error_t *err = NULL;
+    cb_oci_descriptor_t d;
+    int r = docker ? cb_layout_import_docker_archive(f->store, path, NULL, max, &d, &err)
+                   : cb_layout_import_oci_archive(f->store, path, NULL, NULL, max, &d, &err);
+    assert_true(r < 0);
+    char *msg = cb_error_message(err);
+    cb_autofree char *want =
+        cb_xasprintf("%s-archive:%s: unpacks to more than %llu bytes", docker ? "docker" : "oci",
+                     path, (unsigned long long)max);
+    if (!strstr(msg, want))
+        fail_msg("\"%s\" lacks \"%s\"", msg, want);
+    free(msg);
+    assert_int_equal(tmp_files(f), 0); /* the staging directory is gone */
+}
+
+/* max_size bounds what an archive unpacks to: 8 MiB of zeros in 8 KB of
+ * gzip, and 20000 empty entries (10 MB of tar headers), against 1 MiB. */
+static void test_archive_bomb_bounded(void **state) {
+    fixture_t *f = *state;
+    cb_autofree char *blobs = cb_xasprintf("%s/blobs/sha256", f->store->dir);
+    int blobs_before = tu_file_count(blobs);
+    cb_autofree char *big = cb_xasprintf("%s/big.tar.gz", f->dir);
+    cb_autofree char *many = cb_xasprintf("%s/many.tar.gz", f->dir);
+    write_bomb(big, 1, 8u << 20);
+    write_bomb(many, 20000, 0);
+    struct stat st;
+    assert_int_equal(stat(big, &st), 0);
+    assert_true(st.st_size < 64 * 1024);
+    expect_over(f, big, false, 1u << 20);
+    expect_over(f, big, true, 1u << 20);
+    expect_over(f, many, false, 1u << 20);
+    expect_over(f, many, true, 1u << 20);
+    assert_int_equal(tu_file_count(blobs), blobs_before);
+
+    /* Under the limit (or with none) it unpacks, and fails later for what
+     * it is: a tar that is not an image. */
+    uint64_t roomy[] = {16u << 20, 0};
+    for (size_t i = 0; i < 2; i++) {
+        cb_autoerr cb_error_t *err = NULL;
+        cb_oci_descriptor_t d;
+        assert_true(cb_layout_import_docker_archive(f->store, big, NULL, roomy[i], &d, &err) < 0);
+        char *msg = cb_error_message(err);
+        assert_null(strstr(msg, "unpacks to more than"));
+        assert_non_null(strstr(msg, "not a docker-archive"));
+        free(msg);
+        assert_int_equal(tmp_files(f), 0);
+    }
 }
 
 int main(void) {
@@ -411,6 +488,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_layouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsafe_archive_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_archive_bomb_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

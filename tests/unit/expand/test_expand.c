@@ -487,8 +487,83 @@ static void test_limits(void **state) {
     err = NULL;
     assert_int_equal(cb_expand_word(bomb, &env, NULL, &out, &err), -1);
     char *bm = cb_error_message(err);
-    assert_non_null(strstr(bm, "would exceed 16 MiB"));
+    assert_non_null(strstr(bm, "expansion of ${PATH/...} exceeds 1048576 bytes"));
     free(bm);
+    cb_env_free(&env);
+}
+
+static void expect_ok_len(const cb_env_t *env, const char *word, size_t len) {
+    char *out = NULL;
+    cb_autoerr cb_error_t *err = NULL;
+    if (cb_expand_word(word, env, NULL, &out, &err) < 0) {
+        char *m = cb_error_message(err);
+        fail_msg("%.60s: %s", word, m);
+    }
+    assert_int_equal(strlen(out), len);
+    free(out);
+}
+
+static void expect_too_big(const cb_env_t *env, const char *word, const char *msg) {
+    char *out = NULL;
+    cb_autoerr cb_error_t *err = NULL;
+    assert_int_equal(cb_expand_word(word, env, NULL, &out, &err), -1);
+    assert_null(out);
+    assert_int_equal(err->kind, CB_ERR_INPUT);
+    char *m = cb_error_message(err);
+    if (!strstr(m, msg))
+        fail_msg("\"%s\" lacks \"%s\"", m, msg);
+    free(m);
+}
+
+/* CB_EXPAND_MAX_VALUE: a result of exactly the limit is fine, one byte more
+ * is refused, whether the bytes come from a replacement, a concatenation of
+ * expansions or text after them. */
+static void test_value_bound(void **state) {
+    (void)state;
+    assert_int_equal(CB_EXPAND_MAX_VALUE, 1 << 20);
+    cb_env_t env = CB_ENV_INIT;
+    cb_autofree char *k = repeat("a", 1024, "", "");
+    cb_autofree char *half = repeat("h", 512 * 1024, "", "");
+    cb_env_set(&env, "K", k);
+    cb_env_set(&env, "HALF", half);
+    cb_env_set(&env, "ONE", "1");
+
+    expect_ok_len(&env, "${K//a/$K}", 1 << 20);
+    expect_too_big(&env, "${K//a/${K}b}", "expansion of ${K/...} exceeds 1048576 bytes");
+    expect_too_big(&env, "${K/a/${K//a/$K}}", "expansion of ${K/...} exceeds 1048576 bytes");
+    expect_too_big(&env, "${K//a/$K}$ONE", "expansion of \"$ONE\" exceeds 1048576 bytes");
+    expect_too_big(&env, "${ONE:+${K//a/$K}1}", "expansion of \"${ONE:+${K//a/$K}1}\" exceeds");
+    expect_ok_len(&env, "$HALF\"$HALF\"", 1 << 20);
+    expect_too_big(&env, "$HALF\"$HALF\"x", "expansion of \"$HALF\\\"$HALF\\\"x\" exceeds");
+    expect_too_big(&env, "$HALF${HALF}$HALF", "expansion of \"$HALF\" exceeds 1048576 bytes");
+
+    /* The user's own long text is not an expansion's growth. */
+    cb_autofree char *lit = repeat("z", (1 << 20) + 10, "", "");
+    expect_ok_len(&env, lit, (1 << 20) + 10);
+    cb_env_free(&env);
+}
+
+/* CB_EXPAND_MAX_WORK: values under the size bound, but copied through many
+ * levels or built only to be thrown away, add up to a refusal. */
+static void test_work_bound(void **state) {
+    (void)state;
+    cb_env_t env = CB_ENV_INIT;
+    cb_autofree char *k = repeat("a", 1024, "", "");
+    cb_env_set(&env, "K", k);
+    /* 1 MiB built and dropped 5 times: fine; 10 times: refused. */
+    cb_autofree char *w5 = repeat("${NULL:+${K//a/$K}}", 5, "", "");
+    expect_ok_len(&env, w5, 0);
+    cb_autofree char *w10 = repeat("${NULL:+${K//a/$K}}", 10, "", "");
+    expect_too_big(&env, w10, "expansion exceeds 8388608 bytes of intermediate values");
+    /* A 1 MiB value handed up through 200 levels of ${U:-...}. */
+    cb_autofree char *deep = repeat("${U:-", 200, "${K//a/$K}", "}");
+    expect_too_big(&env, deep, "expansion exceeds 8388608 bytes");
+    /* Matching a long literal pattern at every start of a long value. */
+    cb_autofree char *big = repeat("a", 4000, "", "");
+    cb_env_set(&env, "BIG", big);
+    cb_autofree char *pat = repeat("a", 3000, "b", "");
+    cb_autofree char *m = cb_xasprintf("${BIG//%s/x}", pat);
+    expect_too_big(&env, m, "matching a 3001-character pattern against a 4000-character value");
     cb_env_free(&env);
 }
 
@@ -498,7 +573,8 @@ int main(void) {
         cmocka_unit_test(test_pattern_operators), cmocka_unit_test(test_modifiers_and_params),
         cmocka_unit_test(test_backtick_escape),   cmocka_unit_test(test_on_lookup),
         cmocka_unit_test(test_error_messages),    cmocka_unit_test(test_words_api),
-        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_limits),            cmocka_unit_test(test_value_bound),
+        cmocka_unit_test(test_work_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,10 @@ static inline void tb_init(tb_ast_t *t) {
 /* Appends an instruction on the next line. */
 static inline cb_node_t *tb_add(tb_ast_t *t, const char *kw, const char *flags, const char *args) {
     cb_node_t *n = tb_node(kw, (int)t->ast.nnodes + 1, flags, args, false);
+    if (t->ast.nnodes == t->cap) { /* the tests of the bounds build long files */
+        t->cap *= 2;
+        t->ast.nodes = cb_xrealloc(t->ast.nodes, t->cap * sizeof *t->ast.nodes);
+    }
     t->ast.nodes[t->ast.nnodes++] = n;
     return n;
 }

@@ -154,6 +154,24 @@ static void test_env_shadows_arg(void **state) {
     assert_string_equal(value_of(f, 1, 2), "env"); /* ENV wins even when first */
 }
 
+/* Pairs of one ARG line see the pairs before them, except where an ENV of
+ * the same name shadows them; a build arg given on the command line counts
+ * as set too. (eval_arg keeps one context for the line up to date.) */
+static void test_arg_pairs_see_earlier_pairs(void **state) {
+    fixture_t *f = *state;
+    cb_strv_push(&f->build_args, "G=given");
+    tb_add(&f->t, "from", NULL, "scratch");
+    tb_add(&f->t, "env", NULL, "E\nenv\n=");
+    tb_add(&f->t, "arg", NULL, "A=1\nB=$A-$E\nE=arg\nC=$E-$B\nG\nD=$G-$C\nA=2\nF=$A");
+    tb_add(&f->t, "run", NULL, "echo $A $B $C $D $E $F");
+    eval_ok(f);
+    cb_instr_arg_t *a = (cb_instr_arg_t *)instr(f, 0, 1);
+    assert_string_equal(a->args[1].value, "1-env");
+    assert_string_equal(a->args[3].value, "env-1-env");
+    assert_string_equal(a->args[5].value, "given-env-1-env");
+    assert_string_equal(a->args[7].value, "2");
+}
+
 static void test_undefined_arg_is_empty(void **state) {
     fixture_t *f = *state;
     tb_add(&f->t, "from", NULL, "scratch");
@@ -315,6 +333,43 @@ static void test_eval_errors_have_locations(void **state) {
     eval_fails(f, "Containerfile:2:1: VOLUME specified can not be an empty string");
 }
 
+/* ENV A=$A$A doubles A on every line: the line that would take it past
+ * CB_EXPAND_MAX_VALUE fails with its place, the one before still works. */
+static void test_env_doubling_is_bounded(void **state) {
+    fixture_t *f = *state;
+    tb_add(&f->t, "from", NULL, "scratch");
+    tb_add(&f->t, "env", NULL, "A\n0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n=");
+    for (int i = 0; i < 14; i++) /* 64 << 14 == 1 MiB, the limit itself */
+        tb_add(&f->t, "env", NULL, "A\n$A$A\n=");
+    tb_add(&f->t, "env", NULL, "A\n$A$A\n=");
+    eval_fails(f, "Containerfile:17:1: failed to process \"$A$A\": expansion of \"$A\" exceeds "
+                  "1048576 bytes");
+}
+
+/* The evaluation shares one allowance (CB_EXPAND_MAX_TOTAL_WORK): a 1 MiB
+ * ENV may be copied by a hundred lines, not by every line of a long file. */
+static void add_big_env(fixture_t *f, int copies) {
+    tb_add(&f->t, "from", NULL, "scratch");
+    tb_add(&f->t, "env", NULL, "P\n0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n=");
+    for (int i = 0; i < 14; i++)
+        tb_add(&f->t, "env", NULL, "P\n$P$P\n=");
+    for (int i = 0; i < copies; i++)
+        tb_add(&f->t, "env", NULL, "Q\n$P\n=");
+}
+
+static void test_total_expansion_work_bounded(void **state) {
+    fixture_t *f = *state;
+    add_big_env(f, 140);
+    eval_fails(f, "expansions exceed 134217728 bytes of intermediate values and pattern matching "
+                  "in all (the limit of one Containerfile)");
+}
+
+static void test_total_expansion_work_under(void **state) {
+    fixture_t *f = *state;
+    add_big_env(f, 100);
+    eval_ok(f);
+}
+
 static void test_blank_base_and_bad_platform(void **state) {
     fixture_t *f = *state;
     tb_add(&f->t, "from", NULL, "$NOPE");
@@ -390,6 +445,10 @@ int main(void) {
         T(test_copy_heredoc_bodies),
         T(test_target_prunes_evaluation),
         T(test_eval_errors_have_locations),
+        T(test_env_doubling_is_bounded),
+        T(test_arg_pairs_see_earlier_pairs),
+        T(test_total_expansion_work_bounded),
+        T(test_total_expansion_work_under),
         T(test_blank_base_and_bad_platform),
         T(test_bad_platform),
         T(test_bad_mount_after_expansion),
