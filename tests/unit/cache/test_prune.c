@@ -58,9 +58,7 @@ static void warn_quiet(cb_log_level_t level, const char *module, const char *msg
 
 static int setup(void **state) {
     fixture_t *f = cb_xcalloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    cb_autoerr cb_error_t *err = NULL;
-    if (cb_root_open(f->dir, &f->root, &err) < 0 || cb_store_open(f->root->store, f->root->tmp, &f->store, &err) < 0)
+    if (tu_root_open(&f->dir, &f->root, &f->store) < 0)
         return -1;
     f->t0 = clock_ns();
     /* Two hours on: what the fixture makes is past the grace period and
@@ -75,10 +73,7 @@ static int teardown(void **state) {
     fixture_t *f = *state;
     cb_log_set_handler(NULL);
     cb_prune_report_clear(&f->rep);
-    cb_store_free(f->store);
-    cb_root_free(f->root);
-    tu_rm_rf(f->dir);
-    free(f->dir);
+    tu_root_close(f->dir, f->root, f->store);
     free(f);
     return 0;
 }

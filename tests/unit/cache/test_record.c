@@ -33,12 +33,9 @@ typedef struct {
 
 static int setup(void **state) {
     fixture_t *f = cb_xcalloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
+    if (tu_root_open(&f->dir, &f->root, &f->store) < 0)
+        return -1;
     cb_autoerr cb_error_t *err = NULL;
-    if (cb_root_open(f->dir, &f->root, &err) < 0)
-        return -1;
-    if (cb_store_open(f->root->store, f->root->tmp, &f->store, &err) < 0)
-        return -1;
     cb_sha256_digest("RUN make", 8, f->key);
     cb_sha256_digest("uncompressed", 12, f->diff_id);
     if (cb_blob_put(f->store, LAYER_BYTES, strlen(LAYER_BYTES), f->blob, &err) < 0)
@@ -51,10 +48,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture_t *f = *state;
     tu_debug_capture(NULL);
-    cb_store_free(f->store);
-    cb_root_free(f->root);
-    tu_rm_rf(f->dir);
-    free(f->dir);
+    tu_root_close(f->dir, f->root, f->store);
     free(f);
     return 0;
 }

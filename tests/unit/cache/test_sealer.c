@@ -40,9 +40,7 @@ static void warn_handler(cb_log_level_t level, const char *module, const char *m
 
 static int setup(void **state) {
     fixture_t *f = cb_xcalloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    cb_autoerr cb_error_t *err = NULL;
-    if (cb_root_open(f->dir, &f->root, &err) < 0 || cb_store_open(f->root->store, f->root->tmp, &f->store, &err) < 0)
+    if (tu_root_open(&f->dir, &f->root, &f->store) < 0)
         return -1;
     f->sealer = cb_sealer_new();
     last_warning[0] = '\0';
@@ -55,10 +53,7 @@ static int teardown(void **state) {
     fixture_t *f = *state;
     cb_sealer_free(f->sealer);
     cb_log_set_handler(NULL);
-    cb_store_free(f->store);
-    cb_root_free(f->root);
-    tu_rm_rf(f->dir);
-    free(f->dir);
+    tu_root_close(f->dir, f->root, f->store);
     free(f);
     return 0;
 }

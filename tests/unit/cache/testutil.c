@@ -83,6 +83,19 @@ cb_store_t *tu_store(const char *dir) {
     return s;
 }
 
+int tu_root_open(char **dir, cb_root_t **root, cb_store_t **store) {
+    *dir = tu_mkdtemp();
+    cb_autoerr cb_error_t *err = NULL;
+    return cb_root_open(*dir, root, &err) < 0 || cb_store_open((*root)->store, (*root)->tmp, store, &err) < 0 ? -1 : 0;
+}
+
+void tu_root_close(char *dir, cb_root_t *root, cb_store_t *store) {
+    cb_store_free(store);
+    cb_root_free(root);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 void tu_layout_blob(const char *dir, const void *data, size_t len,
                     char digest[CB_DIGEST_STR_LEN + 1]) {
     cb_sha256_digest(data, len, digest);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "cache/root.h"
 #include "cache/store.h"
 #include "cache/oci.h"
 #include "common/digest.h"
@@ -16,6 +17,11 @@ char *tu_read(const char *path, size_t *len);
 int tu_file_count(const char *dir); /* regular files below dir, recursively */
 /* A store in dir/store staging in dir/tmp. */
 cb_store_t *tu_store(const char *dir);
+/* A cbuild root in a new temp dir, its store open: -1 when either cannot
+ * be made (a cmocka setup's failure). tu_root_close frees and removes all
+ * three. */
+int tu_root_open(char **dir, cb_root_t **root, cb_store_t **store);
+void tu_root_close(char *dir, cb_root_t *root, cb_store_t *store);
 
 /* Writes a blob into layout DIR (blobs/sha256/<hex>) and returns its digest. */
 void tu_layout_blob(const char *dir, const void *data, size_t len,
