@@ -2,7 +2,6 @@
  * from the stage's config; the container (run_container.c); then the
  * overlay's upper dir becomes the step's layer and moves into the stage's
  * root file system for the next steps. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -232,7 +231,7 @@ static int drain_sealer(void *ctx, cb_error_t **err) {
  * tells it from a new one: mode and owner as prepare_dir sets them and no
  * extended attribute but the overlay's bookkeeping (dropped here) and
  * security labels (a new directory gets them too). */
-static bool upper_as_new(int dirfd, const struct stat *dir_st) {
+static bool upper_as_new(const char *path, int dirfd, const struct stat *dir_st) {
     cb_autoclose int fd = openat(dirfd, KEEP_UPPER, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || (st.st_mode & 07777) != 0755 || st.st_uid != dir_st->st_uid ||
@@ -251,16 +250,8 @@ static bool upper_as_new(int dirfd, const struct stat *dir_st) {
             return false;
         }
     }
-    cb_autoclose int probe = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = probe >= 0 ? fdopendir(probe) : NULL;
-    if (d == NULL)
-        return false;
-    probe = -1; /* the DIR has it */
-    bool empty = true;
-    for (struct dirent *e; empty && (e = readdir(d)) != NULL;)
-        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-    closedir(d);
-    return empty;
+    cb_autofree char *upper = cb_xasprintf("%s/%s", path, KEEP_UPPER);
+    return cb_dir_is_empty(upper) == 1;
 }
 
 /* After a step on kernel overlayfs whose changes are in the stage's tree:
@@ -291,7 +282,7 @@ static bool tidy_step_dir(const char *path) {
     /* The mount point must be empty: nothing but the step's namespace ever
      * mounted on it. */
     cb_autofree char *rootfs = cb_xasprintf("%s/%s", path, KEEP_ROOTFS);
-    return has_work && has_rootfs && cb_dir_is_empty(rootfs) == 1 && upper_as_new(fd, &st);
+    return has_work && has_rootfs && cb_dir_is_empty(rootfs) == 1 && upper_as_new(path, fd, &st);
 }
 
 /* The stage's step directory: the one a RUN before kept (with an empty
