@@ -293,7 +293,9 @@ static int make_step_dir(const char *path, cb_error_t **err) {
     if (errno != EEXIST)
         return cb_error_set(err, errno, "create %s", path);
     cb_autofree char *upper = cb_xasprintf("%s/%s", path, KEEP_UPPER);
-    if (cb_dir_is_empty(upper) == 1)
+    /* The step's "/" has its times (a new one's are the step's start), not
+     * those of the last step's commit. */
+    if (cb_dir_is_empty(upper) == 1 && utimensat(AT_FDCWD, upper, NULL, 0) == 0)
         return 0;
     /* Not one we left for reuse (a removal that failed): started again. */
     if (cb_rm_rf(path, err) < 0 || mkdir(path, 0755) < 0)

@@ -8,7 +8,8 @@
 #   - what the next step sees and what its layer holds are as with a new
 #     directory: each layer only its own change, the earlier files there, an
 #     rw bind's writes gone, a "/" the step chmodded back to 755 in the next
-#     one, a removed file's whiteout; a failed step leaves nothing behind;
+#     one, a removed file's whiteout, "/" with the step's start as its
+#     time; a failed step leaves nothing behind;
 #   - two stages built in parallel, each with its RUNs, and the copy mode
 #     give the same layers.
 . "$(dirname "$0")/lib/common.sh"
@@ -61,6 +62,15 @@ eq "/ chmodded in a step is 755 in the next" "$(cat "$T/mix/rootfs/rootmode")" "
 eq "the removal's layer is a whiteout" "$(only 6)" ".wh.f1 "
 eq "the step after the removal" "$(cat "$T/mix/rootfs/gone")" "gone"
 eq "the build's workspace is gone" "$(ls "$CBUILD_ROOT/tmp" | grep -c build- || true)" 0
+
+# "/" has the step's start as its time, as a new upper dir has, not the
+# commit's of a step seconds before.
+printf '%s\n' "FROM oci:$base:latest" 'RUN echo a > /a' 'RUN sleep 2' \
+    'RUN echo $(($(date +%s) - $(stat -c %Y /))) > /age' >"$ctx/Containerfile"
+cb_ok "build with a slow step" --no-cache -t dir:age "$ctx"
+unpack dir:age "$T/age"
+age=$(cat "$T/age/rootfs/age")
+[ "$age" -le 1 ] && ok || bad "the step's / was ${age} s old"
 
 printf '%s\n' "FROM oci:$base:latest" 'RUN echo a > /a' 'RUN echo b > /b && false' >"$ctx/Containerfile"
 cb_fails "a failed step fails the build" "exited with status 1" --no-cache -t dir:fail "$ctx"
