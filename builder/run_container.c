@@ -98,8 +98,10 @@ static int prepare_dir(const cb_run_spec_t *spec, int wsfd, prepared_t *prep, cb
     bool copy = spec->rootfs == CB_ROOTFS_COPY, overlay = spec->rootfs == CB_ROOTFS_OVERLAY;
     static const char *const sub[] = {RUN_UPPER, RUN_WORK, RUN_ROOTFS, RUN_STUB};
     for (size_t i = 0; i < (overlay ? 3 : 4); i++)
-        /* Modes set, not left to the umask: the upper dir is the step's "/". */
-        if (mkdirat(dirfd, sub[i], 0755) < 0 || fchmodat(dirfd, sub[i], 0755, 0) < 0)
+        /* Modes set, not left to the umask: the upper dir is the step's "/".
+         * The first three may be the stage's last step's, which run_step.c
+         * kept only as new ones (the upper dir empty). */
+        if ((mkdirat(dirfd, sub[i], 0755) < 0 && (errno != EEXIST || i == 3)) || fchmodat(dirfd, sub[i], 0755, 0) < 0)
             return cb_error_set(err, errno, "create %s/%s/%s", spec->workspace, spec->dir, sub[i]);
     cb_autoclose int lowerfd = openat(wsfd, spec->lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (lowerfd < 0)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "builder/build_state.h"
@@ -218,6 +219,90 @@ static int drain_sealer(void *ctx, cb_error_t **err) {
     return cb_sealer_wait(b->sealer, err);
 }
 
+/* The stage's step directory is kept from one RUN to the next when the
+ * step left it as a fresh one would be: on this host's ext4 every inode
+ * made and removed slows the next allocations down (tests/bench/README.md,
+ * run10), and run-N, upper, work and rootfs were four of each per step. */
+#define KEEP_UPPER "upper"
+#define KEEP_WORK "work"
+#define KEEP_ROOTFS "rootfs"
+
+/* The upper dir the commit emptied is the next step's "/" only if nothing
+ * tells it from a new one: mode and owner as prepare_dir sets them and no
+ * extended attribute but the overlay's bookkeeping (dropped here) and
+ * security labels (a new directory gets them too). */
+static bool upper_as_new(const char *path, int dirfd, const struct stat *dir_st) {
+    cb_autoclose int fd = openat(dirfd, KEEP_UPPER, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || (st.st_mode & 07777) != 0755 || st.st_uid != dir_st->st_uid ||
+        st.st_gid != dir_st->st_gid)
+        return false;
+    char names[4096];
+    ssize_t n = flistxattr(fd, names, sizeof names);
+    if (n < 0 && errno != ENOTSUP)
+        return false;
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+        const char *name = names + i;
+        if (cb_overlay_xattr_name(name)) {
+            if (fremovexattr(fd, name) < 0)
+                return false;
+        } else if (strncmp(name, "security.", 9) != 0) {
+            return false;
+        }
+    }
+    cb_autofree char *upper = cb_xasprintf("%s/%s", path, KEEP_UPPER);
+    return cb_dir_is_empty(upper) == 1;
+}
+
+/* After a step on kernel overlayfs whose changes are in the stage's tree:
+ * everything but upper, work (overlayfs empties its work/work at each
+ * mount) and rootfs (a mount point only in the step's namespace) goes:
+ * rw binds' overlays, the secrets' mount point, slirp's log. False when
+ * the directory cannot be reused; the caller removes it. */
+static bool tidy_step_dir(const char *path) {
+    cb_autoclose int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return false;
+    cb_autoerr cb_error_t *err = NULL;
+    cb_autostrv cb_strv_t names = CB_STRV_INIT;
+    if (cb_dir_list_sorted(fd, path, &names, &err) < 0)
+        return false;
+    bool has_work = false, has_rootfs = false;
+    for (size_t i = 0; i < names.len; i++) {
+        const char *name = names.items[i];
+        if (strcmp(name, KEEP_WORK) == 0 || strcmp(name, KEEP_ROOTFS) == 0) {
+            bool *has = name[0] == 'w' ? &has_work : &has_rootfs;
+            struct stat sub;
+            *has = fstatat(fd, name, &sub, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sub.st_mode);
+        } else if (strcmp(name, KEEP_UPPER) != 0 && cb_rm_rf_at(fd, name, &err) < 0) {
+            return false;
+        }
+    }
+    /* The mount point must be empty: nothing but the step's namespace ever
+     * mounted on it. */
+    cb_autofree char *rootfs = cb_xasprintf("%s/%s", path, KEEP_ROOTFS);
+    return has_work && has_rootfs && cb_dir_is_empty(rootfs) == 1 && upper_as_new(path, fd, &st);
+}
+
+/* The stage's step directory: the one a RUN before kept (with an empty
+ * upper dir), or a new one. */
+static int make_step_dir(const char *path, cb_error_t **err) {
+    if (mkdir(path, 0755) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return cb_error_set(err, errno, "create %s", path);
+    cb_autofree char *upper = cb_xasprintf("%s/%s", path, KEEP_UPPER);
+    /* The step's "/" has its times (a new one's are the step's start), not
+     * those of the last step's commit. */
+    if (cb_dir_is_empty(upper) == 1 && utimensat(AT_FDCWD, upper, NULL, 0) == 0)
+        return 0;
+    /* Not one we left for reuse (a removal that failed): started again. */
+    if (cb_rm_rf(path, err) < 0 || mkdir(path, 0755) < 0)
+        return *err ? -1 : cb_error_set(err, errno, "create %s", path);
+    return 0;
+}
+
 int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error_t **err) {
     if (cb_userns_mode() == CB_USERNS_NONE && cb_userns_why_not())
         return cb_error_kind_set(err, CB_ERR_SYSTEM, "RUN needs a user namespace: %s", cb_userns_why_not());
@@ -241,11 +326,13 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
         return -1;
     }
 
-    cb_autofree char *dir = cb_xasprintf("run-%u", b->step);
+    /* One per stage: a stage runs its steps one after another, and parallel
+     * stages (scheduler.c) are other stages. */
+    cb_autofree char *dir = cb_xasprintf("run-stage%zu", stage);
     cb_autofree char *dir_path = cb_xasprintf("%s/%s", b->scratch, dir);
     char *dir_path_copy = NULL; /* the retry's directory after an overlay refusal */
     cb_run_mounts_t mounts = {0};
-    int rc = mkdir(dir_path, 0755) < 0 ? cb_error_set(err, errno, "create %s", dir_path) : 0;
+    int rc = make_step_dir(dir_path, err);
     if (rc == 0)
         rc = cb_run_mounts_prepare(b, stage, ins, dir_path, &mounts, err);
     for (size_t i = 0; rc == 0 && i < mounts.env.len; i++)
@@ -323,9 +410,11 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
                         : take_changes(b, stage, ins, res.upper, rootfs == CB_ROOTFS_FUSE, err);
     cb_run_result_clear(&res);
     cb_user_clear(&user);
-    /* The step's directory holds files of any owner: we are root here. */
+    /* The step's directory holds files of any owner: we are root here. A
+     * failed step's goes whole: what it left is not known. */
+    bool keep = rc == 0 && rootfs == CB_ROOTFS_OVERLAY && dir_path_copy == NULL && tidy_step_dir(dir_path);
     cb_autoerr cb_error_t *rm_err = NULL;
-    if (cb_rm_rf(dir_path, &rm_err) < 0)
+    if (!keep && cb_rm_rf(dir_path, &rm_err) < 0)
         cb_warn("run", "cannot remove %s", dir_path);
     cb_autoerr cb_error_t *rm_err2 = NULL;
     if (dir_path_copy && cb_rm_rf(dir_path_copy, &rm_err2) < 0)
