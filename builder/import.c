@@ -12,5 +12,7 @@ int cb_import_image(cb_build_t *b, const char *ref, const char *platform,
     cb_oci_platform_clear(&want);
     if (rc == 1)
         return cb_error_kind_set(err, CB_ERR_INTERNAL, "%s: not an oci:, oci-archive: or docker-archive: reference", ref);
-    return rc < 0 ? cb_error_wrap(err, "FROM %s", ref) : 0;
+    /* The store's importer names the reference already ("oci:DIR: ..."):
+     * wrapped again, the message said it twice. */
+    return rc < 0 ? -1 : 0;
 }

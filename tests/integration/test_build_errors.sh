@@ -48,6 +48,8 @@ build_fails "symlink out of the context" "Bad:2(:[0-9]+)?: " 'FROM scratch\nCOPY
 build_fails "malformed --chown" "Bad:2(:[0-9]+)?: .*chown" 'FROM scratch\nCOPY --chown=a:b:c file.txt /\n'
 build_fails "unknown --chown user" "Bad:2(:[0-9]+)?: .*nosuchuser" "FROM oci:$base:latest\nCOPY --chown=nosuchuser file.txt /\n"
 build_fails "base layout missing" "Bad:1(:[0-9]+)?: .*$T/nope" "FROM oci:$T/nope:latest\n"
+eq "the base's reference named once" "$(grep -o "oci:$T/nope:latest" "$T/err" | wc -l)" 1
+build_fails "base archive missing" "Bad:1(:[0-9]+)?: docker-archive:$T/nope.tar: open $T/nope.tar" "FROM docker-archive:$T/nope.tar\n"
 build_fails "image not in the store" "Bad:1(:[0-9]+)?: .*not found in the local store" 'FROM nosuchimage:1\n' --pull=never
 build_fails "unknown instruction" "Bad:2:1: .*FORM" 'FROM scratch\nFORM x\n'
 build_fails "RUN without a shell in the image names the line and the shell" "Bad:2(:[0-9]+)?: .*/bin/sh.*No such file" 'FROM scratch\nRUN true\n'

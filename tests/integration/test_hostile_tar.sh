@@ -69,7 +69,7 @@ as_add bomb "layer entry 'zeros1': layer is larger than the limit of 16777216 un
 # The same limit bounds an image archive as a whole; its staging is removed.
 for tr in oci-archive docker-archive; do
     printf 'FROM %s:%s\n' "$tr" "$ctx/bomb.tar" >"$ctx/I-$tr"
-    cb_fails "FROM $tr: of a bomb" "^$ctx/I-$tr:1:1: FROM $tr:$ctx/bomb.tar: $tr:$ctx/bomb.tar: unpacks to more than 16777216 bytes \(the limit, cbuild.conf max-layer-size\)\$" \
+    cb_fails "FROM $tr: of a bomb" "^$ctx/I-$tr:1:1: $tr:$ctx/bomb.tar: unpacks to more than 16777216 bytes \(the limit, cbuild.conf max-layer-size\)\$" \
         -q -t "i-$tr" -f "$ctx/I-$tr" "$ctx"
     eq "FROM $tr: of a bomb: nothing left in tmp/" "$(ls -A "$CBUILD_ROOT/tmp")" ""
 done
