@@ -33,7 +33,6 @@ struct cb_sealer {
     job_t *head, **tail; /* not started (mutex) */
     bool thread_on;      /* the thread runs (mutex, and the owner's) */
     bool no_thread;      /* pthread_create failed: jobs run in the submitter */
-    bool busy;           /* the thread has a job in hand (mutex) */
     bool end;            /* the thread is to end once the queue is empty (mutex) */
     bool abandoned;      /* jobs not started are dropped (mutex) */
     /* The first failure (mutex): stops the queue. */
@@ -102,7 +101,6 @@ static void *sealer_main(void *arg) {
         if (s->head == NULL)
             s->tail = &s->head;
         bool skip = s->failed || s->abandoned;
-        s->busy = true;
         pthread_mutex_unlock(&s->mu);
         cb_error_t *e = NULL;
         char *warning = NULL;
@@ -111,7 +109,6 @@ static void *sealer_main(void *arg) {
         pthread_mutex_lock(&s->mu);
         note_result(s, r, e, warning);
         cb_error_free(e);
-        s->busy = false;
         pthread_cond_broadcast(&s->cond);
     }
     pthread_mutex_unlock(&s->mu);
