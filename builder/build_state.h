@@ -60,6 +60,9 @@ typedef struct cb_stage_state {
     size_t nlayers_kept;
     bool built;
     bool no_cache; /* --no-cache-filter names it */
+    /* The last RUN left its step directory for the next one (run_step.c:
+     * upper empty, as a new one). */
+    bool step_dir_kept;
     /* The key of the last instruction run (builder/step_cache.c); after the
      * stage, its result's key. */
     char key[CB_DIGEST_STR_LEN + 1];

@@ -285,18 +285,20 @@ static bool tidy_step_dir(const char *path) {
     return has_work && has_rootfs && cb_dir_is_empty(rootfs) == 1 && upper_as_new(path, fd, &st);
 }
 
-/* The stage's step directory: the one a RUN before kept (with an empty
- * upper dir), or a new one. */
-static int make_step_dir(const char *path, cb_error_t **err) {
+/* The stage's step directory: the one the RUN before kept (tidy_step_dir
+ * checked it), or a new one. */
+static int make_step_dir(const char *path, bool kept, cb_error_t **err) {
+    if (kept) {
+        /* The step's "/" has its times (a new one's are the step's start),
+         * not those of the last step's commit. */
+        cb_autofree char *upper = cb_xasprintf("%s/%s", path, KEEP_UPPER);
+        if (utimensat(AT_FDCWD, upper, NULL, 0) == 0)
+            return 0;
+    }
     if (mkdir(path, 0755) == 0)
         return 0;
     if (errno != EEXIST)
         return cb_error_set(err, errno, "create %s", path);
-    cb_autofree char *upper = cb_xasprintf("%s/%s", path, KEEP_UPPER);
-    /* The step's "/" has its times (a new one's are the step's start), not
-     * those of the last step's commit. */
-    if (cb_dir_is_empty(upper) == 1 && utimensat(AT_FDCWD, upper, NULL, 0) == 0)
-        return 0;
     /* Not one we left for reuse (a removal that failed): started again. */
     if (cb_rm_rf(path, err) < 0 || mkdir(path, 0755) < 0)
         return *err ? -1 : cb_error_set(err, errno, "create %s", path);
@@ -332,7 +334,8 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
     cb_autofree char *dir_path = cb_xasprintf("%s/%s", b->scratch, dir);
     char *dir_path_copy = NULL; /* the retry's directory after an overlay refusal */
     cb_run_mounts_t mounts = {0};
-    int rc = make_step_dir(dir_path, err);
+    int rc = make_step_dir(dir_path, st->step_dir_kept, err);
+    st->step_dir_kept = false;
     if (rc == 0)
         rc = cb_run_mounts_prepare(b, stage, ins, dir_path, &mounts, err);
     for (size_t i = 0; rc == 0 && i < mounts.env.len; i++)
@@ -413,6 +416,7 @@ int cb_run_step(cb_build_t *b, size_t stage, const cb_instr_run_t *ins, cb_error
     /* The step's directory holds files of any owner: we are root here. A
      * failed step's goes whole: what it left is not known. */
     bool keep = rc == 0 && rootfs == CB_ROOTFS_OVERLAY && dir_path_copy == NULL && tidy_step_dir(dir_path);
+    st->step_dir_kept = keep;
     cb_autoerr cb_error_t *rm_err = NULL;
     if (!keep && cb_rm_rf(dir_path, &rm_err) < 0)
         cb_warn("run", "cannot remove %s", dir_path);
